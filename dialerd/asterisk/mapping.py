@@ -1,0 +1,121 @@
+"""AMI <-> core translation, pure: dicts in, dataclasses out (and back).
+
+The contract with ``asterisk-conf/extensions.conf``: the customer channel is
+originated with ``ChannelId`` = attempt id, so its ``Uniqueid`` in every AMI
+event *is* the attempt id; the dialplan's UserEvents carry ``Attempt``;
+rooms are named ``agent-<id>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping
+from typing import Any
+
+from dialerd.asterisk import safety
+from dialerd.core import events as ev
+from dialerd.core.commands import Hangup, PlaceCall, Redirect
+
+OUTBOUND_CONTEXT = "dialer-outbound"
+BRIDGE_CONTEXT = "dialer-bridge"
+ROOM_PREFIX = "agent-"
+#: codecs offered on the customer leg; without ``Codecs`` Originate offers
+#: signed linear only, which a SIP trunk will not accept
+CODECS = "ulaw,alaw"
+
+
+def originate_action(call: PlaceCall) -> dict[str, str | list[str]]:
+    """The Originate for a call. Raises ``UnsafeValue`` rather than build a
+    frame from anything that could add a header or a second channel."""
+    return {
+        "Action": "Originate",
+        "Channel": safety.channel(call.channel),
+        "Context": OUTBOUND_CONTEXT,
+        "Exten": "s",
+        "Priority": "1",
+        "Timeout": str(int(call.ring_timeout_s * 1000)),
+        "CallerID": safety.header(call.caller_id),
+        # Async must be explicit: panoramisk raises KeyError without it
+        "Async": "true",
+        # Asterisk refuses a second channel with this id: a duplicated
+        # Originate fails instead of ringing the customer twice
+        "ChannelId": safety.ident(call.attempt_id),
+        "Codecs": CODECS,
+        "Variable": [safety.variable(k, v) for k, v in sorted(call.variables.items())],
+    }
+
+
+def redirect_action(r: Redirect) -> dict[str, str | list[str]]:
+    return {
+        "Action": "Redirect",
+        "Channel": safety.live_channel(r.channel),
+        "Context": BRIDGE_CONTEXT,
+        "Exten": safety.ident(r.agent_id),
+        "Priority": "1",
+    }
+
+
+def hangup_action(h: Hangup) -> dict[str, str | list[str]]:
+    return {"Action": "Hangup", "Channel": safety.live_channel(h.channel), "Cause": str(h.cause)}
+
+
+def originate_result(resp: Any) -> tuple[bool, int | None, str]:
+    """(success, reason, detail) from what panoramisk's future resolved to:
+    a list [Response, OriginateResponse] normally, one Response on refusal."""
+    msgs = resp if isinstance(resp, list) else [resp]
+    final = None
+    for m in msgs:
+        if str(m.get("Event", "")).lower() == "originateresponse":
+            final = m
+    if final is None:
+        first = msgs[0] if msgs else {}
+        return False, None, f"refused: {first.get('Message', 'no OriginateResponse')}"
+    ok = str(final.get("Response", "")).lower() == "success"
+    try:
+        reason: int | None = int(final.get("Reason", ""))
+    except ValueError:
+        reason = None
+    return ok, reason, ""
+
+
+def _int(v: Any, default: int = 0) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def to_event(
+    msg: Mapping[str, Any],
+    now: float,
+    calls: Container[str],
+    agent_by_uniqueid: Mapping[str, str],
+) -> ev.Event | None:
+    """The core event an AMI event means, or None if it means nothing to us."""
+    name = str(msg.get("Event", ""))
+    uid = str(msg.get("Uniqueid", ""))
+    if name == "UserEvent":
+        kind = msg.get("UserEvent", "")
+        attempt = str(msg.get("Attempt", ""))
+        if attempt not in calls:
+            return None
+        if kind == "DialerAnswered":
+            return ev.CallAnswered(now, attempt, str(msg.get("Channel", "")))
+        if kind == "DialerSafeHarbor":
+            return ev.SafeHarborPlayed(now, attempt)
+        return None
+    if name == "Hangup":
+        if uid in calls:
+            return ev.CallHungUp(now, uid, _int(msg.get("Cause")))
+        return None
+    if name in ("ConfbridgeJoin", "ConfbridgeLeave"):
+        conf = str(msg.get("Conference", ""))
+        if not conf.startswith(ROOM_PREFIX):
+            return None
+        agent_id = conf[len(ROOM_PREFIX) :]
+        if name == "ConfbridgeJoin":
+            if uid in calls:
+                return ev.CallConnected(now, uid, agent_id)
+            return ev.AgentJoined(now, agent_id, str(msg.get("Channel", "")), uid)
+        if agent_by_uniqueid.get(uid) == agent_id:
+            return ev.AgentLeft(now, agent_id)
+    return None

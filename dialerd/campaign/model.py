@@ -1,0 +1,178 @@
+"""The campaign a supervisor writes in YAML, validated by pydantic.
+
+Validation is strict (unknown keys are errors) because a typo in a compliance
+setting that silently falls back to a default is how dialers break the law.
+The loader (``dialerd.campaign.loader``) turns pydantic's errors into
+messages naming file, line and field.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dialerd.core.models import Outcome
+
+#: campaign names become AMI variables, log keys and MQTT topic levels
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+#: agent ids become ConfBridge room names ``agent-<id>`` and dialplan extensions
+AGENT_RE = re.compile(r"^[0-9]{2,10}$")
+#: a sound path for Playback(): no options separator, no path escape
+SOUND_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/-]{0,126}$")
+#: the trunk template: a technology, a resource with one {number} placeholder
+TRUNK_RE = re.compile(r"^(PJSIP|SIP|IAX2|DAHDI|Local)/[A-Za-z0-9_.@{}+-]+$")
+
+
+class DialMode(StrEnum):
+    PROGRESSIVE = "progressive"
+    RATIO = "ratio"
+    PREDICTIVE = "predictive"
+    PREVIEW = "preview"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryRule(_Strict):
+    """When to try a lead again after an outcome.
+
+    ``delay_s`` is one delay or a list by attempt number (the last entry repeats).
+    ``max_attempts`` counts every attempt of the lead, whatever the outcome.
+    """
+
+    delay_s: Annotated[int, Field(ge=0)] | list[Annotated[int, Field(ge=0)]] = 3600
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+
+    def delay_for(self, attempt_number: int) -> int:
+        """Delay after the ``attempt_number``-th attempt (1-based)."""
+        if isinstance(self.delay_s, int):
+            return self.delay_s
+        if not self.delay_s:
+            return 0
+        return self.delay_s[min(attempt_number, len(self.delay_s)) - 1]
+
+
+def _no_retry() -> RetryRule:
+    return RetryRule(delay_s=0, max_attempts=1)
+
+
+class RetryRules(_Strict):
+    """Per-outcome rules. An answered call is final (agent dispositions, a
+    later issue, decide further); the others retry per their rule."""
+
+    busy: RetryRule = RetryRule(delay_s=600, max_attempts=5)
+    no_answer: RetryRule = RetryRule(delay_s=3600, max_attempts=5)
+    congestion: RetryRule = RetryRule(delay_s=300, max_attempts=5)
+    failed: RetryRule = Field(default_factory=_no_retry)
+    machine: RetryRule = RetryRule(delay_s=7200, max_attempts=3)
+    abandoned: RetryRule = RetryRule(delay_s=3600, max_attempts=3)
+    customer_hangup: RetryRule = RetryRule(delay_s=3600, max_attempts=3)
+    interrupted: RetryRule = RetryRule(delay_s=300, max_attempts=5)
+
+    def for_outcome(self, outcome: Outcome) -> RetryRule | None:
+        """None: the outcome is final (a conversation took place)."""
+        if outcome is Outcome.ANSWERED:
+            return None
+        rule: RetryRule = getattr(self, outcome.value)
+        return rule
+
+
+class CallerId(_Strict):
+    name: str = Field(default="", max_length=40)
+    number: str
+
+    @field_validator("name")
+    @classmethod
+    def _name_safe(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9 .,&'-]*", v):
+            raise ValueError("caller id name may hold letters, digits, spaces and .,&'- only")
+        return v
+
+    @field_validator("number")
+    @classmethod
+    def _number_e164(cls, v: str) -> str:
+        from dialerd.phone import PhoneError, normalize
+
+        try:
+            return normalize(v, None)
+        except PhoneError as exc:
+            raise ValueError(str(exc)) from None
+
+    def ami_value(self) -> str:
+        return f'"{self.name}" <{self.number}>' if self.name else self.number
+
+
+class Campaign(_Strict):
+    name: str
+    enabled: bool = True
+    #: AMI channel template; ``{number}`` is the E.164 number without '+',
+    #: ``{e164}`` with it. E.g. ``PJSIP/{number}@trunk-out``.
+    trunk: str
+    caller_id: CallerId
+    agents: list[str] = Field(min_length=0)
+    dial_mode: DialMode = DialMode.PROGRESSIVE
+    #: lines per logged-in agent in ``ratio`` mode; cap for the others
+    dial_ratio: float = Field(default=1.0, ge=1.0, le=5.0)
+    max_lines: int = Field(default=10, ge=1, le=1000)
+    ring_timeout_s: int = Field(default=25, ge=5, le=120)
+    wrap_up_s: float = Field(default=10.0, ge=0, le=3600)
+    #: the core stops trying to connect an answered call after this long; the
+    #: dialplan's own fail-safe plays the message at 2 s, so it must be below 2
+    connect_deadline_s: float = Field(default=1.5, gt=0, lt=2.0)
+    #: Playback() path (without extension) of the safe-harbor recording
+    safe_harbor_sound: str
+    abandon_target: float = Field(default=0.03, gt=0, le=0.03)
+    #: region for numbers written without a country code (ISO 3166 alpha-2)
+    default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    retry: RetryRules = Field(default_factory=RetryRules)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.fullmatch(v):
+            raise ValueError("use 1-48 of a-z 0-9 _ -, starting with a letter or digit")
+        return v
+
+    @field_validator("agents")
+    @classmethod
+    def _agents(cls, v: list[str]) -> list[str]:
+        for a in v:
+            if not AGENT_RE.fullmatch(a):
+                raise ValueError(f"agent id {a!r} must be 2-10 digits")
+        if len(set(v)) != len(v):
+            raise ValueError("agent ids repeat")
+        return v
+
+    @field_validator("trunk")
+    @classmethod
+    def _trunk(cls, v: str) -> str:
+        if not TRUNK_RE.fullmatch(v):
+            raise ValueError(
+                "trunk must look like TECH/resource with {number} or {e164}, "
+                "e.g. PJSIP/{number}@trunk-out"
+            )
+        stripped = v.replace("{number}", "").replace("{e164}", "")
+        if "{" in stripped or "}" in stripped:
+            raise ValueError("only {number} and {e164} placeholders are allowed")
+        if "{number}" not in v and "{e164}" not in v:
+            raise ValueError("trunk must contain {number} or {e164}")
+        return v
+
+    @field_validator("safe_harbor_sound")
+    @classmethod
+    def _sound(cls, v: str) -> str:
+        if not SOUND_RE.fullmatch(v) or ".." in v:
+            raise ValueError("a sound path like custom/acme-safe-harbor (no extension)")
+        return v
+
+    @model_validator(mode="after")
+    def _lines(self) -> Campaign:
+        return self
+
+    def channel_for(self, e164: str) -> str:
+        """The AMI channel for a validated E.164 number."""
+        return self.trunk.replace("{number}", e164.lstrip("+")).replace("{e164}", e164)

@@ -1,0 +1,93 @@
+"""Commands out: what the core wants done. The shell carries them out in order.
+
+Ordering contract for shells: commands returned by one ``handle`` call are
+executed in list order, and a ``PlaceCall`` must be durably recorded
+(write-ahead, attempt state ``dialing``) before its Originate is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dialerd.core.models import LeadUpdate, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class LoadLeads:
+    """Fetch up to ``limit`` due leads of ``campaign`` not already held by the core."""
+
+    campaign: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceCall:
+    """Write the attempt ahead, then Originate it (Async, not awaited in turn)."""
+
+    attempt_id: str
+    campaign: str
+    lead_id: int
+    phone: str
+    #: the full AMI channel, from the campaign's trunk template
+    channel: str
+    caller_id: str
+    ring_timeout_s: float
+    #: channel variables for the dialplan (validated AMI-safe by the shell)
+    variables: dict[str, str] = field(default_factory=dict)
+    started_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Move the answered customer into the agent's room."""
+
+    attempt_id: str
+    channel: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    attempt_id: str
+    channel: str
+    cause: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """The attempt ended: store its outcome and the lead's new state atomically."""
+
+    attempt_id: str
+    campaign: str
+    lead_id: int
+    outcome: Outcome
+    ended_at: float
+    lead: LeadUpdate
+    answered_at: float | None = None
+    connected_at: float | None = None
+    agent_id: str | None = None
+    cause: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseLeads:
+    """Leads the core loaded but will not dial (campaign removed, drain)."""
+
+    campaign: str
+    lead_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    """For logs, MQTT and reports: an agent moved to another state."""
+
+    agent_id: str
+    campaign: str | None
+    state: str
+    at: float
+
+
+Command = (
+    LoadLeads | PlaceCall | Redirect | Hangup | RecordOutcome | ReleaseLeads | AgentStateChanged
+)

@@ -1,0 +1,591 @@
+"""The dialer core: timestamped events in, commands out, no I/O.
+
+One ``DialerCore`` runs every campaign of a daemon (or of a simulation).
+Everything it needs for a pacing decision is kept as counters updated on
+each event, so a decision never scans leads, calls or agents.
+
+Invariants the core itself guarantees (and tests check):
+- a lead is in at most one live call, and a lead loaded twice is dialed once;
+- every ``PlaceCall`` ends in exactly one ``RecordOutcome``;
+- an answered call is redirected only before its connect deadline, after
+  which the dialplan's fail-safe owns it (no redirect can pull a customer
+  out of the safe-harbor message).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dialerd.campaign.model import Campaign
+from dialerd.core import commands as cmd
+from dialerd.core import events as ev
+from dialerd.core.models import AgentStatus, CallState, Lead, Outcome
+from dialerd.pacing.policies import PacingSnapshot, Policy, make_policy
+from dialerd.rules.retry import decide, outcome_for_reason
+
+#: ask for more leads when the hopper holds fewer than this many per line
+HOPPER_LINES_FACTOR = 2
+HOPPER_MIN = 10
+#: after the store said "nothing due", wait this long before asking again
+EXHAUSTED_RETRY_S = 5.0
+
+
+@dataclass(slots=True)
+class Agent:
+    id: str
+    status: AgentStatus
+    since: float
+    channel: str = ""
+    uniqueid: str = ""
+    campaign: str | None = None
+    call: str | None = None
+    wrap_until: float = 0.0
+    calls: int = 0
+    talk_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Call:
+    attempt_id: str
+    campaign: str
+    lead: Lead
+    state: CallState
+    started_at: float
+    channel: str = ""
+    answered_at: float | None = None
+    connected_at: float | None = None
+    agent_id: str | None = None
+    originate_done: bool = False
+    originate_ok: bool = False
+    hung_up: bool = False
+    cause: int | None = None
+    safe_harbor: bool = False
+
+
+@dataclass(slots=True)
+class CampaignStats:
+    dials: int = 0
+    answered: int = 0
+    connected: int = 0
+    abandoned: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def abandon_rate(self) -> float:
+        return self.abandoned / self.answered if self.answered else 0.0
+
+
+@dataclass(slots=True)
+class CampaignRun:
+    cfg: Campaign
+    policy: Policy
+    hopper: deque[Lead] = field(default_factory=deque)
+    hopper_ids: set[int] = field(default_factory=set)
+    loading: bool = False
+    exhausted_at: float | None = None
+    #: ready agents, insertion order = longest idle first
+    ready: dict[str, None] = field(default_factory=dict)
+    agents: set[str] = field(default_factory=set)
+    talking: int = 0
+    wrap: int = 0
+    dialing: int = 0
+    #: answered calls waiting for an agent, oldest first
+    waiting: deque[str] = field(default_factory=deque)
+    live: int = 0
+    removed: bool = False
+    stats: CampaignStats = field(default_factory=CampaignStats)
+
+    @property
+    def active(self) -> bool:
+        return self.cfg.enabled and not self.removed
+
+
+def _default_ids(run_id: str) -> Callable[[], str]:
+    seq = 0
+
+    def nxt() -> str:
+        nonlocal seq
+        seq += 1
+        return f"{run_id}-{seq:07d}"
+
+    return nxt
+
+
+class DialerCore:
+    """The state machine. ``handle(event)`` is the only entry point."""
+
+    def __init__(self, run_id: str = "run", id_factory: Callable[[], str] | None = None) -> None:
+        self.campaigns: dict[str, CampaignRun] = {}
+        self.agents: dict[str, Agent] = {}
+        self.calls: dict[str, Call] = {}
+        self.live_leads: set[int] = set()
+        self.agent_campaign: dict[str, str] = {}
+        #: the agent's channel Uniqueid -> agent id, to tell an agent leaving
+        #: their room from a customer leaving it
+        self.agent_by_uniqueid: dict[str, str] = {}
+        self.ami_up = False
+        self.draining = False
+        self._new_id = id_factory or _default_ids(run_id)
+        self._wraps: list[tuple[float, str]] = []
+        self._out: list[cmd.Command] = []
+        self._dirty: set[str] = set()
+
+    # ------------------------------------------------------------------ API
+    def handle(self, event: ev.Event) -> list[cmd.Command]:
+        self._out = []
+        self._dirty = set()
+        now = event.now
+        match event:
+            case ev.Tick():
+                self._tick(now)
+            case ev.CampaignLoaded(campaign=c):
+                self._campaign_loaded(c, now)
+            case ev.CampaignRemoved(name=name):
+                self._campaign_removed(name)
+            case ev.LeadsLoaded():
+                self._leads_loaded(event)
+            case ev.AgentJoined():
+                self._agent_joined(event)
+            case ev.AgentLeft(agent_id=aid):
+                self._agent_left(aid, now)
+            case ev.CallAnswered():
+                self._call_answered(event)
+            case ev.CallConnected():
+                self._call_connected(event)
+            case ev.SafeHarborPlayed(attempt_id=aid):
+                self._safe_harbor(aid)
+            case ev.CallHungUp():
+                self._call_hung_up(event)
+            case ev.OriginateResult():
+                self._originate_result(event)
+            case ev.RedirectFailed(attempt_id=aid):
+                self._redirect_failed(aid, now)
+            case ev.AmiUp():
+                self.ami_up = True
+                self._dirty.update(self.campaigns)
+            case ev.AmiDown():
+                self.ami_up = False
+            case ev.Drain():
+                self._drain()
+        for name in sorted(self._dirty):
+            self._pace(name, now)
+        return self._out
+
+    @property
+    def live_calls(self) -> int:
+        return len(self.calls)
+
+    def snapshot(self, name: str, now: float) -> PacingSnapshot:
+        r = self.campaigns[name]
+        return PacingSnapshot(
+            now=now,
+            agents_logged_in=len(r.agents),
+            agents_ready=len(r.ready),
+            agents_talking=r.talking,
+            agents_wrap=r.wrap,
+            calls_dialing=r.dialing,
+            calls_waiting=len(r.waiting),
+            lines_in_use=r.live,
+            max_lines=r.cfg.max_lines,
+            dial_ratio=r.cfg.dial_ratio,
+        )
+
+    # ------------------------------------------------------------ campaigns
+    def _campaign_loaded(self, c: Campaign, now: float) -> None:
+        run = self.campaigns.get(c.name)
+        if run is None or run.removed:
+            run = CampaignRun(cfg=c, policy=make_policy(c.dial_mode.value))
+            old = self.campaigns.get(c.name)
+            if old is not None:  # re-added after removal: keep counters of live calls
+                run.live, run.dialing, run.waiting = old.live, old.dialing, old.waiting
+                run.stats = old.stats
+            self.campaigns[c.name] = run
+        else:
+            if c.dial_mode != run.cfg.dial_mode:
+                run.policy = make_policy(c.dial_mode.value)
+            run.cfg = c
+        if not c.enabled:
+            self._release_hopper(run)
+        self._reassign_agents(now)
+        self._dirty.add(c.name)
+
+    def _campaign_removed(self, name: str) -> None:
+        run = self.campaigns.get(name)
+        if run is None:
+            return
+        run.removed = True
+        self._release_hopper(run)
+        for aid in list(run.agents):
+            self._detach_agent(self.agents[aid])
+        self.agent_campaign = {a: c for a, c in self.agent_campaign.items() if c != name}
+
+    def _reassign_agents(self, now: float) -> None:
+        mapping: dict[str, str] = {}
+        for name, run in self.campaigns.items():
+            if run.removed:
+                continue
+            for aid in run.cfg.agents:
+                mapping.setdefault(aid, name)
+        self.agent_campaign = mapping
+        for agent in self.agents.values():
+            want = mapping.get(agent.id)
+            if want != agent.campaign:
+                self._detach_agent(agent)
+                if want is not None:
+                    self._attach_agent(agent, want, now)
+
+    def _release_hopper(self, run: CampaignRun) -> None:
+        if run.hopper:
+            self._out.append(
+                cmd.ReleaseLeads(run.cfg.name, tuple(lead.id for lead in run.hopper))
+            )
+        run.hopper.clear()
+        run.hopper_ids.clear()
+
+    def _drain(self) -> None:
+        self.draining = True
+        for run in self.campaigns.values():
+            self._release_hopper(run)
+
+    # ---------------------------------------------------------------- leads
+    def _leads_loaded(self, e: ev.LeadsLoaded) -> None:
+        run = self.campaigns.get(e.campaign)
+        if run is None:
+            self._out.append(cmd.ReleaseLeads(e.campaign, tuple(ld.id for ld in e.leads)))
+            return
+        run.loading = False
+        run.exhausted_at = e.now if e.exhausted else None
+        dropped: list[int] = []
+        for lead in e.leads:
+            if not run.active or self.draining:
+                dropped.append(lead.id)
+            elif lead.id in run.hopper_ids or lead.id in self.live_leads:
+                continue  # already held: never two calls for one lead
+            else:
+                run.hopper.append(lead)
+                run.hopper_ids.add(lead.id)
+        if dropped:
+            self._out.append(cmd.ReleaseLeads(e.campaign, tuple(dropped)))
+        self._dirty.add(e.campaign)
+
+    # --------------------------------------------------------------- pacing
+    def _pace(self, name: str, now: float) -> None:
+        run = self.campaigns.get(name)
+        if run is None or not run.active or self.draining:
+            return
+        if self.ami_up:
+            n = run.policy.calls_to_place(self.snapshot(name, now))
+            while n > 0 and run.hopper:
+                lead = run.hopper.popleft()
+                run.hopper_ids.discard(lead.id)
+                if lead.id in self.live_leads:
+                    continue
+                self._place(run, lead, now)
+                n -= 1
+        want = max(HOPPER_MIN, HOPPER_LINES_FACTOR * run.cfg.max_lines)
+        if (
+            len(run.hopper) < want
+            and not run.loading
+            and (run.exhausted_at is None or now - run.exhausted_at >= EXHAUSTED_RETRY_S)
+        ):
+            run.loading = True
+            self._out.append(cmd.LoadLeads(name, want - len(run.hopper)))
+
+    def _place(self, run: CampaignRun, lead: Lead, now: float) -> None:
+        c = run.cfg
+        attempt_id = self._new_id()
+        call = Call(attempt_id, c.name, lead, CallState.DIALING, now)
+        self.calls[attempt_id] = call
+        self.live_leads.add(lead.id)
+        run.dialing += 1
+        run.live += 1
+        run.stats.dials += 1
+        self._out.append(
+            cmd.PlaceCall(
+                attempt_id=attempt_id,
+                campaign=c.name,
+                lead_id=lead.id,
+                phone=lead.phone,
+                channel=c.channel_for(lead.phone),
+                caller_id=c.caller_id.ami_value(),
+                ring_timeout_s=c.ring_timeout_s,
+                variables={
+                    "DIALER_ATTEMPT": attempt_id,
+                    "DIALER_CAMPAIGN": c.name,
+                    "DIALER_SAFE_HARBOR": c.safe_harbor_sound,
+                },
+                started_at=now,
+            )
+        )
+
+    # ---------------------------------------------------------------- calls
+    def _originate_result(self, e: ev.OriginateResult) -> None:
+        call = self.calls.get(e.attempt_id)
+        if call is None or call.originate_done:
+            return
+        call.originate_done = True
+        call.originate_ok = e.success
+        if call.state is not CallState.DIALING:
+            return  # already answered: the UserEvent beat the response
+        if not e.success:
+            self._finish(call, outcome_for_reason(e.reason), e.now, e.detail)
+        elif call.hung_up:
+            # answered and gone before the dialplan raised DialerAnswered
+            self._finish(call, Outcome.CUSTOMER_HANGUP, e.now, "hung up at answer")
+
+    def _call_answered(self, e: ev.CallAnswered) -> None:
+        call = self.calls.get(e.attempt_id)
+        if call is None or call.state is not CallState.DIALING:
+            return
+        run = self.campaigns[call.campaign]
+        run.dialing -= 1
+        call.answered_at = e.now
+        call.channel = e.channel
+        run.stats.answered += 1
+        agent_id = next(iter(run.ready), None)
+        if agent_id is not None:
+            self._connect(call, self.agents[agent_id])
+        else:
+            call.state = CallState.WAITING
+            run.waiting.append(call.attempt_id)
+        self._dirty.add(call.campaign)
+
+    def _connect(self, call: Call, agent: Agent) -> None:
+        run = self.campaigns[call.campaign]
+        run.ready.pop(agent.id, None)
+        agent.status = AgentStatus.RESERVED
+        agent.call = call.attempt_id
+        call.state = CallState.CONNECTING
+        call.agent_id = agent.id
+        self._out.append(cmd.Redirect(call.attempt_id, call.channel, agent.id))
+
+    def _call_connected(self, e: ev.CallConnected) -> None:
+        call = self.calls.get(e.attempt_id)
+        if call is None or call.state is not CallState.CONNECTING:
+            return
+        call.state = CallState.CONNECTED
+        call.connected_at = e.now
+        run = self.campaigns[call.campaign]
+        run.stats.connected += 1
+        agent = self.agents.get(call.agent_id or "")
+        if agent is not None and agent.call == call.attempt_id:
+            agent.status = AgentStatus.TALKING
+            agent.since = e.now
+            run.talking += 1
+            self._agent_changed(agent, e.now)
+
+    def _safe_harbor(self, attempt_id: str) -> None:
+        call = self.calls.get(attempt_id)
+        if call is None:
+            return
+        call.safe_harbor = True
+        if call.state is CallState.WAITING:
+            self._expire_waiting(call)
+
+    def _expire_waiting(self, call: Call) -> None:
+        run = self.campaigns[call.campaign]
+        try:
+            run.waiting.remove(call.attempt_id)
+        except ValueError:
+            pass
+        call.state = CallState.ABANDONING
+
+    def _redirect_failed(self, attempt_id: str, now: float) -> None:
+        call = self.calls.get(attempt_id)
+        if call is None or call.state is not CallState.CONNECTING:
+            return
+        call.state = CallState.ABANDONING
+        agent = self.agents.get(call.agent_id or "")
+        call.agent_id = None
+        if agent is not None and agent.call == attempt_id:
+            agent.call = None
+            self._make_ready(agent, now)
+
+    def _call_hung_up(self, e: ev.CallHungUp) -> None:
+        call = self.calls.get(e.attempt_id)
+        if call is None:
+            return
+        call.hung_up = True
+        call.cause = e.cause
+        if call.state is CallState.DIALING:
+            # not answered: the OriginateResponse says why; it finishes the call
+            if call.originate_done:
+                outcome = Outcome.CUSTOMER_HANGUP if call.originate_ok else Outcome.FAILED
+                self._finish(call, outcome, e.now, "hangup")
+            return
+        if call.state is CallState.CONNECTED:
+            self._finish(call, Outcome.ANSWERED, e.now)
+        elif call.state is CallState.CONNECTING:
+            self._finish(call, Outcome.CUSTOMER_HANGUP, e.now, "hung up while connecting")
+        else:  # WAITING or ABANDONING
+            run = self.campaigns[call.campaign]
+            late = call.answered_at is not None and (
+                e.now - call.answered_at >= run.cfg.connect_deadline_s
+            )
+            if call.safe_harbor or late or call.state is CallState.ABANDONING:
+                self._finish(call, Outcome.ABANDONED, e.now)
+            else:
+                self._finish(call, Outcome.CUSTOMER_HANGUP, e.now, "hung up before connect")
+
+    def _finish(self, call: Call, outcome: Outcome, now: float, detail: str = "") -> None:
+        del self.calls[call.attempt_id]
+        self.live_leads.discard(call.lead.id)
+        run = self.campaigns[call.campaign]
+        run.live -= 1
+        if call.state is CallState.DIALING:
+            run.dialing -= 1
+        elif call.state is CallState.WAITING:
+            self._expire_waiting(call)
+        st = run.stats
+        st.outcomes[outcome.value] = st.outcomes.get(outcome.value, 0) + 1
+        if outcome.abandon:
+            st.abandoned += 1
+        if call.state is CallState.DIALING and outcome.live_answer:
+            st.answered += 1  # answered without a DialerAnswered event
+        agent = self.agents.get(call.agent_id or "")
+        if agent is not None and agent.call == call.attempt_id:
+            agent.call = None
+            if agent.status is AgentStatus.TALKING:
+                run_a = self.campaigns.get(agent.campaign or "")
+                if run_a is not None:
+                    run_a.talking -= 1
+                agent.calls += 1
+                if call.connected_at is not None:
+                    agent.talk_s += now - call.connected_at
+                self._start_wrap(agent, run.cfg.wrap_up_s, now)
+            elif agent.status is AgentStatus.RESERVED:
+                self._make_ready(agent, now)
+        self._out.append(
+            cmd.RecordOutcome(
+                attempt_id=call.attempt_id,
+                campaign=call.campaign,
+                lead_id=call.lead.id,
+                outcome=outcome,
+                ended_at=now,
+                lead=decide(run.cfg.retry, call.lead.id, call.lead.attempts, outcome, now),
+                answered_at=call.answered_at,
+                connected_at=call.connected_at,
+                agent_id=call.agent_id,
+                cause=call.cause,
+                detail=detail,
+            )
+        )
+        self._dirty.add(call.campaign)
+
+    # --------------------------------------------------------------- agents
+    def _agent_joined(self, e: ev.AgentJoined) -> None:
+        agent = self.agents.get(e.agent_id)
+        if agent is None:
+            agent = Agent(e.agent_id, AgentStatus.READY, e.now)
+            self.agents[e.agent_id] = agent
+        self.agent_by_uniqueid.pop(agent.uniqueid, None)
+        agent.channel, agent.uniqueid = e.channel, e.uniqueid
+        self.agent_by_uniqueid[e.uniqueid] = agent.id
+        want = self.agent_campaign.get(e.agent_id)
+        if agent.campaign != want:
+            self._detach_agent(agent)
+            if want is not None:
+                self._attach_agent(agent, want, e.now)
+        elif want is not None and agent.status is AgentStatus.READY:
+            self._make_ready(agent, e.now)
+        if want is None:
+            self._agent_changed(agent, e.now)
+
+    def _attach_agent(self, agent: Agent, campaign: str, now: float) -> None:
+        run = self.campaigns[campaign]
+        agent.campaign = campaign
+        run.agents.add(agent.id)
+        if agent.status is AgentStatus.TALKING:
+            run.talking += 1
+        elif agent.status is AgentStatus.WRAP:
+            run.wrap += 1
+        elif agent.status is AgentStatus.READY:
+            self._make_ready(agent, now)
+        self._dirty.add(campaign)
+
+    def _detach_agent(self, agent: Agent) -> None:
+        run = self.campaigns.get(agent.campaign or "")
+        if run is not None:
+            run.agents.discard(agent.id)
+            run.ready.pop(agent.id, None)
+            if agent.status is AgentStatus.TALKING:
+                run.talking -= 1
+            elif agent.status is AgentStatus.WRAP:
+                run.wrap -= 1
+            self._dirty.add(run.cfg.name)
+        agent.campaign = None
+
+    def _agent_left(self, agent_id: str, now: float) -> None:
+        agent = self.agents.pop(agent_id, None)
+        if agent is None:
+            return
+        campaign = agent.campaign
+        self.agent_by_uniqueid.pop(agent.uniqueid, None)
+        self._detach_agent(agent)
+        if agent.call is not None:
+            call = self.calls.get(agent.call)
+            if call is not None and call.state is CallState.CONNECTING:
+                # the customer is on the way into an empty room: let the
+                # dialplan fail-safe take it rather than strand them
+                call.state = CallState.ABANDONING
+        agent.status = AgentStatus.PAUSED
+        self._out.append(cmd.AgentStateChanged(agent_id, campaign, "logged_out", now))
+
+    def _start_wrap(self, agent: Agent, wrap_s: float, now: float) -> None:
+        if wrap_s <= 0:
+            self._make_ready(agent, now)
+            return
+        agent.status = AgentStatus.WRAP
+        agent.since = now
+        agent.wrap_until = now + wrap_s
+        run = self.campaigns.get(agent.campaign or "")
+        if run is not None:
+            run.wrap += 1
+        heapq.heappush(self._wraps, (agent.wrap_until, agent.id))
+        self._agent_changed(agent, now)
+
+    def _make_ready(self, agent: Agent, now: float) -> None:
+        """The agent can take a call: first the oldest waiting one, if any."""
+        run = self.campaigns.get(agent.campaign or "")
+        if agent.status is AgentStatus.WRAP and run is not None:
+            run.wrap -= 1
+        agent.status = AgentStatus.READY
+        agent.since = now
+        if run is None:
+            return
+        self._dirty.add(run.cfg.name)
+        while run.waiting:
+            call = self.calls[run.waiting.popleft()]
+            if call.answered_at is not None and (
+                now - call.answered_at < run.cfg.connect_deadline_s
+            ):
+                self._connect(call, agent)
+                self._agent_changed(agent, now)
+                return
+            call.state = CallState.ABANDONING
+        run.ready[agent.id] = None
+        self._agent_changed(agent, now)
+
+    def _agent_changed(self, agent: Agent, now: float) -> None:
+        self._out.append(
+            cmd.AgentStateChanged(agent.id, agent.campaign, agent.status.value, now)
+        )
+
+    # ----------------------------------------------------------------- time
+    def _tick(self, now: float) -> None:
+        while self._wraps and self._wraps[0][0] <= now:
+            until, aid = heapq.heappop(self._wraps)
+            agent = self.agents.get(aid)
+            if agent is not None and agent.status is AgentStatus.WRAP and agent.wrap_until == until:
+                self._make_ready(agent, now)
+        for name, run in self.campaigns.items():
+            while run.waiting:
+                call = self.calls[run.waiting[0]]
+                if call.answered_at is None or now - call.answered_at < run.cfg.connect_deadline_s:
+                    break
+                run.waiting.popleft()
+                call.state = CallState.ABANDONING
+            self._dirty.add(name)

@@ -1,0 +1,166 @@
+"""Events in: everything the core learns, each stamped with ``now``.
+
+The core never reads a clock; the shell (daemon or simulator) puts the time
+on every event, which is what lets the simulator run a shift in seconds.
+Times are epoch seconds as floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dialerd.core.models import Lead
+
+if TYPE_CHECKING:
+    from dialerd.campaign.model import Campaign
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passes: wrap-up timers, connect deadlines, re-pacing."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignLoaded:
+    """A campaign was added or changed (settings apply to future decisions)."""
+
+    now: float
+    campaign: Campaign
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRemoved:
+    """Stop dialing it; live calls finish normally."""
+
+    now: float
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadsLoaded:
+    """Answer to ``LoadLeads``. ``exhausted``: nothing more is due right now."""
+
+    now: float
+    campaign: str
+    leads: tuple[Lead, ...]
+    exhausted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentJoined:
+    """An agent's channel entered their room ``agent-<id>`` (AMI ConfbridgeJoin)."""
+
+    now: float
+    agent_id: str
+    channel: str
+    uniqueid: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLeft:
+    """The agent's channel left their room (logout or hang-up)."""
+
+    now: float
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    """The dialplan's ``DialerAnswered`` UserEvent: a person (or AMD-passed
+    call) is on the line in the outbound context, the 2 s clock runs."""
+
+    now: float
+    attempt_id: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallConnected:
+    """The customer's channel joined an agent room (ConfbridgeJoin)."""
+
+    now: float
+    attempt_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SafeHarborPlayed:
+    """The dialplan's fail-safe fired: no agent in 2 s, message playing."""
+
+    now: float
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallHungUp:
+    """AMI ``Hangup`` of the attempt's channel (its Uniqueid is the attempt id)."""
+
+    now: float
+    attempt_id: str
+    cause: int
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateResult:
+    """The final answer to an Originate (AMI ``OriginateResponse``), or the
+    shell's verdict that none will come (``reason`` None: action refused,
+    timed out, or the connection was lost with the action outstanding)."""
+
+    now: float
+    attempt_id: str
+    success: bool
+    reason: int | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectFailed:
+    """Asterisk refused the Redirect (the channel is usually already gone)."""
+
+    now: float
+    attempt_id: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AmiUp:
+    """AMI logged in: dialing may proceed."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class AmiDown:
+    """AMI lost: no new dials until it is back."""
+
+    now: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """Shutdown requested: place no new calls, let live ones finish."""
+
+    now: float
+
+
+Event = (
+    Tick
+    | CampaignLoaded
+    | CampaignRemoved
+    | LeadsLoaded
+    | AgentJoined
+    | AgentLeft
+    | CallAnswered
+    | CallConnected
+    | SafeHarborPlayed
+    | CallHungUp
+    | OriginateResult
+    | RedirectFailed
+    | AmiUp
+    | AmiDown
+    | Drain
+)

@@ -1,0 +1,298 @@
+"""The asyncio shell around the core: AMI, the store, signals, time.
+
+Everything that touches the core happens in one task (``_core_loop``) that
+reads a single queue, so core state needs no locks and every decision sees
+the events in the order Asterisk sent them. I/O runs in tasks the daemon
+keeps references to, and results come back as events on the same queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from dialerd.asterisk import mapping
+from dialerd.asterisk.ami import AmiClient, AmiError, AmiUnavailable
+from dialerd.asterisk.safety import UnsafeValue
+from dialerd.campaign.loader import load_campaigns_dir
+from dialerd.campaign.model import Campaign
+from dialerd.core import commands as cmd
+from dialerd.core import events as ev
+from dialerd.core.engine import DialerCore
+from dialerd.core.models import Outcome
+from dialerd.rules.retry import decide
+from dialerd.settings import Settings
+from dialerd.store.db import Store
+
+log = structlog.get_logger("dialerd")
+
+#: extra time past the ring timeout before an Originate with no verdict is
+#: declared interrupted (Asterisk normally answers within the ring timeout)
+ORIGINATE_GRACE_S = 30.0
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_command: Callable[[cmd.Command], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.run_id = uuid.uuid4().hex[:12]
+        self.core = DialerCore(run_id=self.run_id)
+        self.queue: asyncio.Queue[ev.Event | Mapping[str, Any]] = asyncio.Queue()
+        self.store: Store | None = None
+        self.ami: AmiClient | None = None
+        self.campaigns: dict[str, Campaign] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._store_tasks: set[asyncio.Task[Any]] = set()
+        self._stop = asyncio.Event()
+        self._on_command = on_command
+        self.started = asyncio.Event()
+
+    # ------------------------------------------------------------- control
+    def request_stop(self) -> None:
+        """SIGTERM: drain (no new dials, live calls finish), then exit."""
+        self._stop.set()
+
+    async def run(self) -> int:
+        s = self.settings
+        self.store = await Store.open(Path(s.store.path))
+        released = await self.store.release_all_held()
+        await self._close_stale_attempts()
+        log.info("store.open", path=str(s.store.path), released_held=released)
+        self._load_campaigns()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        self.ami = AmiClient(
+            s.ami.host,
+            s.ami.port,
+            s.ami.username,
+            s.ami.secret.get_secret_value(),
+            on_event=self.queue.put_nowait,
+            on_up=lambda: self.queue.put_nowait(ev.AmiUp(self.clock())),
+            on_down=lambda why: self.queue.put_nowait(ev.AmiDown(self.clock(), why)),
+            action_timeout_s=s.ami.action_timeout_s,
+            connect_timeout_s=s.ami.connect_timeout_s,
+        )
+        await self.ami.start()
+        core_task = asyncio.create_task(self._core_loop(), name="core")
+        tick_task = asyncio.create_task(self._ticker(), name="ticker")
+        self.started.set()
+        try:
+            await self._stop.wait()
+            log.info("daemon.draining", live_calls=self.core.live_calls)
+            self.queue.put_nowait(ev.Drain(self.clock()))
+            deadline = self.clock() + s.drain_timeout_s
+            while self.core.live_calls and self.clock() < deadline:
+                await asyncio.sleep(0.1)
+            if self.core.live_calls:
+                log.warning("daemon.drain_timeout", live_calls=self.core.live_calls)
+        finally:
+            tick_task.cancel()
+            await self._settle()
+            core_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await core_task
+            await self.ami.close()
+            await self._settle()
+            await self.store.close()
+            log.info("daemon.stopped")
+        return 0
+
+    async def _settle(self) -> None:
+        """Wait for I/O tasks (store writes above all) before closing."""
+        for _ in range(50):
+            pending = [t for t in self._tasks | self._store_tasks if not t.done()]
+            if not pending:
+                return
+            await asyncio.wait(pending, timeout=0.2)
+
+    def _load_campaigns(self) -> None:
+        found, errors = load_campaigns_dir(Path(self.settings.campaigns_dir))
+        for e in errors:
+            log.error("campaign.rejected", error=str(e))
+        now = self.clock()
+        for name in set(self.campaigns) - set(found):
+            self.queue.put_nowait(ev.CampaignRemoved(now, name))
+        for name, c in found.items():
+            if self.campaigns.get(name) != c:
+                self._spawn_store(self._ensure_campaign(c))
+                self.queue.put_nowait(ev.CampaignLoaded(now, c))
+        self.campaigns = found
+
+    async def _ensure_campaign(self, c: Campaign) -> None:
+        assert self.store is not None
+        await self.store.ensure_campaign(c.name)
+
+    async def _close_stale_attempts(self) -> None:
+        """Attempts a previous run left open are closed as interrupted, so
+        the retry rules (not a restart) decide when the lead is dialed again.
+        (Adopting calls still live in Asterisk is the reconciliation step.)"""
+        assert self.store is not None
+        found, _ = load_campaigns_dir(Path(self.settings.campaigns_dir))
+        now = self.clock()
+        for oa in await self.store.open_attempts():
+            lead = await self.store.get_lead(oa.lead_id)
+            camp = found.get(oa.campaign)
+            if lead is None or camp is None:
+                continue
+            update = decide(camp.retry, lead.id, lead.attempts, Outcome.INTERRUPTED, now)
+            await self.store.finish_attempt(
+                cmd.RecordOutcome(
+                    attempt_id=oa.attempt_id,
+                    campaign=oa.campaign,
+                    lead_id=lead.id,
+                    outcome=Outcome.INTERRUPTED,
+                    ended_at=now,
+                    lead=update,
+                    detail="left open by a previous run",
+                )
+            )
+            log.warning("attempt.closed_stale", attempt_id=oa.attempt_id, campaign=oa.campaign)
+
+    # ---------------------------------------------------------------- loop
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_s)
+            self.queue.put_nowait(ev.Tick(self.clock()))
+
+    async def _core_loop(self) -> None:
+        while True:
+            item = await self.queue.get()
+            if isinstance(item, ev.Tick | ev.CampaignLoaded | ev.CampaignRemoved | ev.LeadsLoaded
+                          | ev.AgentJoined | ev.AgentLeft | ev.CallAnswered | ev.CallConnected
+                          | ev.SafeHarborPlayed | ev.CallHungUp | ev.OriginateResult
+                          | ev.RedirectFailed | ev.AmiUp | ev.AmiDown | ev.Drain):
+                event: ev.Event | None = item
+            else:
+                event = mapping.to_event(
+                    item, self.clock(), self.core.calls, self.core.agent_by_uniqueid
+                )
+            if event is None:
+                continue
+            try:
+                out = self.core.handle(event)
+            except Exception:
+                log.exception("core.error", event=type(event).__name__)
+                continue
+            for c in out:
+                self._execute(c)
+
+    # ------------------------------------------------------------ commands
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        t = asyncio.create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    def _spawn_store(self, coro: Coroutine[Any, Any, Any]) -> None:
+        t = asyncio.create_task(coro)
+        self._store_tasks.add(t)
+        t.add_done_callback(self._store_tasks.discard)
+
+    def _execute(self, c: cmd.Command) -> None:
+        if self._on_command is not None:
+            self._on_command(c)
+        match c:
+            case cmd.PlaceCall():
+                self._spawn(self._place_call(c))
+            case cmd.Redirect():
+                self._redirect(c)
+            case cmd.Hangup():
+                self._hangup(c)
+            case cmd.LoadLeads():
+                self._spawn_store(self._load_leads(c))
+            case cmd.RecordOutcome():
+                log.info(
+                    "attempt.ended",
+                    attempt_id=c.attempt_id,
+                    campaign=c.campaign,
+                    outcome=c.outcome.value,
+                    lead_status=c.lead.status.value,
+                    agent=c.agent_id,
+                    detail=c.detail or None,
+                )
+                self._spawn_store(self._finish(c))
+            case cmd.ReleaseLeads():
+                self._spawn_store(self._release(c))
+            case cmd.AgentStateChanged():
+                log.info("agent.state", agent=c.agent_id, campaign=c.campaign, state=c.state)
+
+    async def _place_call(self, c: cmd.PlaceCall) -> None:
+        """Write-ahead, then Originate. The row exists before any ring."""
+        assert self.store is not None and self.ami is not None
+        try:
+            action = mapping.originate_action(c)
+        except UnsafeValue as exc:
+            log.error("attempt.unsafe", attempt_id=c.attempt_id, campaign=c.campaign, error=str(exc))
+            await self.store.begin_attempt(c)
+            self.queue.put_nowait(
+                ev.OriginateResult(self.clock(), c.attempt_id, False, 0, f"unsafe: {exc}")
+            )
+            return
+        await self.store.begin_attempt(c)
+        log.info("attempt.dialing", attempt_id=c.attempt_id, campaign=c.campaign, lead=c.lead_id)
+        try:
+            fut = self.ami.send(action)
+            resp = await self.ami.wait_future(fut, c.ring_timeout_s + ORIGINATE_GRACE_S)
+            ok, reason, detail = mapping.originate_result(resp)
+        except (AmiError, TimeoutError) as exc:
+            ok, reason, detail = False, None, f"{type(exc).__name__}: {exc}"
+        self.queue.put_nowait(ev.OriginateResult(self.clock(), c.attempt_id, ok, reason, detail))
+
+    def _redirect(self, c: cmd.Redirect) -> None:
+        """Sent synchronously from the core task: nothing may sit between the
+        decision and the socket on the answer path."""
+        assert self.ami is not None
+        try:
+            fut = self.ami.send(mapping.redirect_action(c))
+        except (AmiUnavailable, UnsafeValue) as exc:
+            self.queue.put_nowait(ev.RedirectFailed(self.clock(), c.attempt_id, str(exc)))
+            return
+        self._spawn(self._redirect_result(c, fut))
+
+    async def _redirect_result(self, c: cmd.Redirect, fut: asyncio.Future[Any]) -> None:
+        assert self.ami is not None
+        try:
+            resp = await self.ami.wait_future(fut, self.settings.ami.action_timeout_s)
+            ok = str(resp.get("Response", "")).lower() == "success"
+            detail = str(resp.get("Message", ""))
+        except (AmiError, TimeoutError) as exc:
+            ok, detail = False, str(exc)
+        if not ok:
+            log.warning("redirect.failed", attempt_id=c.attempt_id, detail=detail)
+            self.queue.put_nowait(ev.RedirectFailed(self.clock(), c.attempt_id, detail))
+
+    def _hangup(self, c: cmd.Hangup) -> None:
+        assert self.ami is not None
+        with contextlib.suppress(AmiError, UnsafeValue):
+            fut = self.ami.send(mapping.hangup_action(c))
+            fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+
+    async def _load_leads(self, c: cmd.LoadLeads) -> None:
+        assert self.store is not None
+        leads = await self.store.fetch_due_leads(c.campaign, self.clock(), c.limit, frozenset())
+        self.queue.put_nowait(
+            ev.LeadsLoaded(self.clock(), c.campaign, tuple(leads), len(leads) < c.limit)
+        )
+
+    async def _finish(self, c: cmd.RecordOutcome) -> None:
+        assert self.store is not None
+        await self.store.finish_attempt(c)
+
+    async def _release(self, c: cmd.ReleaseLeads) -> None:
+        assert self.store is not None
+        await self.store.release_leads(list(c.lead_ids))

@@ -1,0 +1,290 @@
+"""The core with no I/O: events in, commands out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialerd.campaign.model import Campaign
+from dialerd.core import commands as cmd
+from dialerd.core import events as ev
+from dialerd.core.engine import DialerCore
+from dialerd.core.models import Lead, LeadStatus, Outcome
+
+
+def campaign(**over: Any) -> Campaign:
+    base: dict[str, Any] = {
+        "name": "c1",
+        "trunk": "Local/{number}@sim-customers",
+        "caller_id": {"name": "Acme", "number": "+442071234567"},
+        "agents": ["1001", "1002", "1003"],
+        "safe_harbor_sound": "custom/safe",
+        "max_lines": 10,
+        "wrap_up_s": 5,
+        "retry": {"busy": {"delay_s": 60, "max_attempts": 2}},
+    }
+    base.update(over)
+    return Campaign.model_validate(base)
+
+
+def leads(n: int, start: int = 1, camp: str = "c1") -> tuple[Lead, ...]:
+    return tuple(Lead(id=i, campaign=camp, phone=f"+4420712{i:05d}") for i in range(start, start + n))
+
+
+def of(out: list[cmd.Command], kind: type) -> list[Any]:
+    return [c for c in out if isinstance(c, kind)]
+
+
+class World:
+    """Drives a core like the daemon does, keeping every command."""
+
+    def __init__(self, **camp: Any) -> None:
+        self.core = DialerCore(run_id="t")
+        self.now = 1000.0
+        self.out: list[cmd.Command] = []
+        self.do(ev.CampaignLoaded(self.now, campaign(**camp)))
+        self.do(ev.AmiUp(self.now))
+
+    def do(self, e: ev.Event) -> list[cmd.Command]:
+        out = self.core.handle(e)
+        self.out.extend(out)
+        return out
+
+    def at(self, dt: float) -> float:
+        self.now += dt
+        return self.now
+
+    def agent(self, aid: str) -> list[cmd.Command]:
+        return self.do(ev.AgentJoined(self.now, aid, f"Local/{aid}@a;2", f"u-{aid}"))
+
+
+def test_no_agents_no_calls_but_leads_requested() -> None:
+    w = World()
+    out = w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=True))
+    assert of(out, cmd.PlaceCall) == []
+    assert of(w.out, cmd.LoadLeads), "the core asks for leads at campaign start"
+
+
+def test_progressive_one_call_per_ready_agent() -> None:
+    w = World()
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(20), exhausted=False))
+    w.agent("1001")
+    out = w.agent("1002")
+    placed = of(w.out, cmd.PlaceCall)
+    assert len(placed) == 2
+    assert len(of(out, cmd.PlaceCall)) == 1
+    p = placed[0]
+    assert p.channel == "Local/442071200001@sim-customers"
+    assert p.variables["DIALER_ATTEMPT"] == p.attempt_id
+    assert p.caller_id == '"Acme" <+442071234567>'
+
+
+def test_unassigned_agent_places_nothing() -> None:
+    w = World()
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
+    out = w.agent("9999")
+    assert of(out, cmd.PlaceCall) == []
+
+
+def test_answer_redirects_longest_idle_agent() -> None:
+    w = World(dial_mode="ratio", dial_ratio=2.0)
+    w.agent("1002")
+    w.at(1)
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(10), exhausted=False))
+    placed = of(w.out, cmd.PlaceCall)
+    assert len(placed) == 4
+    out = w.do(ev.CallAnswered(w.at(3), placed[0].attempt_id, "Local/x;1"))
+    (r,) = of(out, cmd.Redirect)
+    assert r.agent_id == "1002" and r.channel == "Local/x;1"
+
+
+def test_connected_call_ends_answered_then_wrap_then_ready() -> None:
+    w = World()
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(3), exhausted=False))
+    (p,) = of(w.out, cmd.PlaceCall)
+    w.do(ev.CallAnswered(w.at(2), p.attempt_id, "ch;1"))
+    w.do(ev.OriginateResult(w.now, p.attempt_id, True, 4))
+    w.do(ev.CallConnected(w.at(0.01), p.attempt_id, "1001"))
+    assert w.core.agents["1001"].status.value == "talking"
+    out = w.do(ev.CallHungUp(w.at(30), p.attempt_id, 16))
+    (rec,) = of(out, cmd.RecordOutcome)
+    assert rec.outcome is Outcome.ANSWERED and rec.agent_id == "1001"
+    assert rec.lead.status is LeadStatus.DONE
+    assert of(out, cmd.PlaceCall) == [], "agent in wrap-up: no new call yet"
+    out = w.do(ev.Tick(w.at(5.1)))
+    assert len(of(out, cmd.PlaceCall)) == 1
+
+
+def test_unanswered_call_abandoned_after_deadline() -> None:
+    w = World(dial_mode="ratio", dial_ratio=3.0)
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(10), exhausted=False))
+    p = of(w.out, cmd.PlaceCall)
+    w.do(ev.CallAnswered(w.at(2), p[0].attempt_id, "a;1"))
+    w.do(ev.CallAnswered(w.at(0.1), p[1].attempt_id, "b;1"))
+    w.do(ev.Tick(w.at(1.6)))  # deadline 1.5 s passed for the second call
+    w.do(ev.SafeHarborPlayed(w.at(0.4), p[1].attempt_id))
+    out = w.do(ev.CallHungUp(w.at(4), p[1].attempt_id, 16))
+    (rec,) = of(out, cmd.RecordOutcome)
+    assert rec.outcome is Outcome.ABANDONED
+    assert rec.lead.status is LeadStatus.RETRY
+
+
+def test_waiting_call_served_when_agent_frees_within_deadline() -> None:
+    w = World(dial_mode="ratio", dial_ratio=2.0, wrap_up_s=0)
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(10), exhausted=False))
+    a, b = of(w.out, cmd.PlaceCall)[:2]
+    w.do(ev.CallAnswered(w.at(2), a.attempt_id, "a;1"))
+    w.do(ev.CallConnected(w.at(0.01), a.attempt_id, "1001"))
+    w.do(ev.CallAnswered(w.at(5), b.attempt_id, "b;1"))
+    out = w.do(ev.CallHungUp(w.at(1.0), a.attempt_id, 16))  # agent frees 1 s later
+    (r,) = of(out, cmd.Redirect)
+    assert r.attempt_id == b.attempt_id
+
+
+def test_redirect_never_after_deadline() -> None:
+    w = World(dial_mode="ratio", dial_ratio=2.0, wrap_up_s=0)
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(10), exhausted=False))
+    a, b = of(w.out, cmd.PlaceCall)[:2]
+    w.do(ev.CallAnswered(w.at(2), a.attempt_id, "a;1"))
+    w.do(ev.CallConnected(w.at(0.01), a.attempt_id, "1001"))
+    w.do(ev.CallAnswered(w.at(5), b.attempt_id, "b;1"))
+    out = w.do(ev.CallHungUp(w.at(1.6), a.attempt_id, 16))  # past 1.5 s, no tick in between
+    assert all(r.attempt_id != b.attempt_id for r in of(out, cmd.Redirect))
+
+
+def test_failed_originate_follows_retry_rules() -> None:
+    w = World()
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(3), exhausted=False))
+    (p,) = of(w.out, cmd.PlaceCall)
+    w.do(ev.CallHungUp(w.at(1), p.attempt_id, 17))  # Hangup may come first
+    out = w.do(ev.OriginateResult(w.now, p.attempt_id, False, 5))
+    (rec,) = of(out, cmd.RecordOutcome)
+    assert rec.outcome is Outcome.BUSY
+    assert rec.lead.status is LeadStatus.RETRY and rec.lead.next_due_at == w.now + 60
+    assert len(of(out, cmd.PlaceCall)) == 1, "the agent is free again: next lead"
+
+
+def test_busy_stops_at_max_attempts() -> None:
+    w = World()
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", (Lead(7, "c1", "+442071200007", attempts=1),), False))
+    (p,) = of(w.out, cmd.PlaceCall)
+    (rec,) = of(w.do(ev.OriginateResult(w.at(1), p.attempt_id, False, 5)), cmd.RecordOutcome)
+    assert rec.lead.status is LeadStatus.DONE and rec.lead.attempts == 2
+    assert rec.lead.final_reason == "max_attempts_busy"
+
+
+def test_lead_loaded_twice_dialed_once() -> None:
+    w = World(dial_mode="ratio", dial_ratio=3.0)
+    w.agent("1001")
+    w.agent("1002")
+    one = leads(1)
+    w.do(ev.LeadsLoaded(w.now, "c1", one + one, exhausted=False))
+    w.do(ev.LeadsLoaded(w.now, "c1", one, exhausted=False))
+    assert len(of(w.out, cmd.PlaceCall)) == 1
+
+
+def test_ami_down_stops_dialing() -> None:
+    w = World()
+    w.do(ev.AmiDown(w.now, "lost"))
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
+    assert of(w.agent("1001"), cmd.PlaceCall) == []
+    assert len(of(w.do(ev.AmiUp(w.at(1))), cmd.PlaceCall)) == 1
+
+
+def test_drain_releases_hopper_and_places_nothing() -> None:
+    w = World()
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
+    out = w.do(ev.Drain(w.now))
+    (rel,) = of(out, cmd.ReleaseLeads)
+    assert rel.lead_ids == (1, 2, 3, 4, 5)
+    assert of(w.agent("1001"), cmd.PlaceCall) == []
+
+
+def test_removed_campaign_stops_dialing_live_calls_finish() -> None:
+    w = World()
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
+    (p,) = of(w.out, cmd.PlaceCall)
+    w.do(ev.CampaignRemoved(w.at(1), "c1"))
+    out = w.do(ev.OriginateResult(w.at(1), p.attempt_id, False, 3))
+    assert of(out, cmd.RecordOutcome)[0].outcome is Outcome.NO_ANSWER
+    assert of(out, cmd.PlaceCall) == []
+
+
+def test_agent_leaving_mid_redirect_does_not_strand_call() -> None:
+    w = World()
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(2), exhausted=False))
+    (p,) = of(w.out, cmd.PlaceCall)
+    w.do(ev.CallAnswered(w.at(1), p.attempt_id, "a;1"))
+    w.do(ev.AgentLeft(w.now, "1001"))
+    out = w.do(ev.CallHungUp(w.at(3), p.attempt_id, 16))
+    assert of(out, cmd.RecordOutcome)[0].outcome is Outcome.ABANDONED
+
+
+# ---------------------------------------------------------------- properties
+
+actions = st.lists(
+    st.tuples(
+        st.sampled_from(["join", "leave", "answer", "fail", "hangup", "connect", "tick", "load"]),
+        st.integers(0, 30),
+        st.floats(0.0, 3.0),
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(actions, st.sampled_from(["progressive", "ratio"]))
+def test_invariants_under_random_events(script: list[tuple[str, int, float]], mode: str) -> None:
+    """Whatever order Asterisk reports things in: no lead in two live calls,
+    never more lines than allowed, every call ends in exactly one outcome."""
+    w = World(dial_mode=mode, dial_ratio=2.5, max_lines=4)
+    next_lead = 1
+    for kind, k, dt in script:
+        w.at(dt)
+        live = list(w.core.calls)
+        if kind == "join":
+            w.agent(f"100{1 + k % 3}")
+        elif kind == "leave":
+            w.do(ev.AgentLeft(w.now, f"100{1 + k % 3}"))
+        elif kind == "load":
+            w.do(ev.LeadsLoaded(w.now, "c1", leads(3, start=1 + k % 8), exhausted=False))
+            next_lead += 3
+        elif kind == "tick":
+            w.do(ev.Tick(w.now))
+        elif live:
+            aid = live[k % len(live)]
+            if kind == "answer":
+                w.do(ev.CallAnswered(w.now, aid, f"{aid};1"))
+            elif kind == "fail":
+                w.do(ev.OriginateResult(w.now, aid, False, 5))
+            elif kind == "hangup":
+                w.do(ev.CallHungUp(w.now, aid, 16))
+                w.do(ev.OriginateResult(w.now, aid, True, 4))
+            elif kind == "connect":
+                agent = next(iter(w.core.agents), "1001")
+                w.do(ev.CallConnected(w.now, aid, agent))
+        # invariants after every event
+        live_leads = [c.lead.id for c in w.core.calls.values()]
+        assert len(live_leads) == len(set(live_leads))
+        assert w.core.campaigns["c1"].live == len(w.core.calls) <= 4
+    # drain, then finish everything still live: each call ends exactly once
+    w.do(ev.Drain(w.now))
+    for aid in list(w.core.calls):
+        w.do(ev.OriginateResult(w.at(1), aid, False, 3))
+        w.do(ev.CallHungUp(w.now, aid, 16))
+    placed_ids = [p.attempt_id for p in of(w.out, cmd.PlaceCall)]
+    ended_ids = [r.attempt_id for r in of(w.out, cmd.RecordOutcome)]
+    assert sorted(placed_ids) == sorted(ended_ids)
+    assert len(set(ended_ids)) == len(ended_ids)
+    assert not w.core.calls and not w.core.live_leads
