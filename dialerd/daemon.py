@@ -19,10 +19,11 @@ from typing import Any
 
 import structlog
 
+from dialerd import sdnotify
 from dialerd.asterisk import mapping
 from dialerd.asterisk.ami import AmiClient, AmiError, AmiUnavailable
 from dialerd.asterisk.safety import UnsafeValue
-from dialerd.campaign.loader import load_campaigns_dir
+from dialerd.campaign.loader import load_campaign_file, load_campaigns_dir
 from dialerd.campaign.model import Campaign
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
@@ -30,7 +31,7 @@ from dialerd.core.engine import DialerCore
 from dialerd.core.models import Outcome
 from dialerd.rules.retry import decide
 from dialerd.settings import Settings
-from dialerd.store.db import Store
+from dialerd.store.db import LeadNotDialableError, Store
 
 log = structlog.get_logger("dialerd")
 
@@ -55,6 +56,7 @@ class Daemon:
         self.store: Store | None = None
         self.ami: AmiClient | None = None
         self.campaigns: dict[str, Campaign] = {}
+        self._sources: dict[str, Path] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._store_tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
@@ -77,13 +79,15 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
         self.ami = AmiClient(
             s.ami.host,
             s.ami.port,
             s.ami.username,
             s.ami.secret.get_secret_value(),
             on_event=self.queue.put_nowait,
-            on_up=lambda: self.queue.put_nowait(ev.AmiUp(self.clock())),
+            on_up=self._ami_up,
             on_down=lambda why: self.queue.put_nowait(ev.AmiDown(self.clock(), why)),
             action_timeout_s=s.ami.action_timeout_s,
             connect_timeout_s=s.ami.connect_timeout_s,
@@ -92,9 +96,11 @@ class Daemon:
         core_task = asyncio.create_task(self._core_loop(), name="core")
         tick_task = asyncio.create_task(self._ticker(), name="ticker")
         self.started.set()
+        sdnotify.notify(f"READY=1\nSTATUS=dialing {len(self.campaigns)} campaign(s)")
         try:
             await self._stop.wait()
             log.info("daemon.draining", live_calls=self.core.live_calls)
+            sdnotify.notify(f"STOPPING=1\nSTATUS=draining {self.core.live_calls} live call(s)")
             self.queue.put_nowait(ev.Drain(self.clock()))
             deadline = self.clock() + s.drain_timeout_s
             while self.core.live_calls and self.clock() < deadline:
@@ -121,10 +127,43 @@ class Daemon:
                 return
             await asyncio.wait(pending, timeout=0.2)
 
-    def _load_campaigns(self) -> None:
+    def reload(self) -> None:
+        """SIGHUP: re-read the campaign files. A broken file is reported and
+        its previous version keeps running; live calls are never touched."""
+        log.info("daemon.reload")
+        self._load_campaigns(keep_broken=True)
+
+    def _ami_up(self) -> None:
+        self.queue.put_nowait(ev.AmiUp(self.clock()))
+        self._spawn(self._resync_agents())
+
+    async def _resync_agents(self) -> None:
+        """Learn which agents already sit in their rooms (logged in before we
+        connected): a ConfbridgeJoin we never saw must not leave them idle."""
+        assert self.ami is not None
+        try:
+            resp = await self.ami.action({"Action": "CoreShowChannels"})
+        except (AmiError, TimeoutError) as exc:
+            log.warning("ami.resync_failed", error=str(exc))
+            return
+        msgs = resp if isinstance(resp, list) else [resp]
+        joined = mapping.agents_in_rooms(msgs, self.clock())
+        for e in joined:
+            self.queue.put_nowait(e)
+        log.info("ami.resync", agents_in_rooms=len(joined))
+
+    def _load_campaigns(self, keep_broken: bool = False) -> None:
         found, errors = load_campaigns_dir(Path(self.settings.campaigns_dir))
+        broken_files = set()
         for e in errors:
             log.error("campaign.rejected", error=str(e))
+            broken_files.add(Path(e.file).resolve())
+        if keep_broken:
+            # a campaign whose file is now broken keeps its previous version
+            for name, old in self.campaigns.items():
+                src = self._sources.get(name)
+                if name not in found and src is not None and src.resolve() in broken_files:
+                    found[name] = old
         now = self.clock()
         for name in set(self.campaigns) - set(found):
             self.queue.put_nowait(ev.CampaignRemoved(now, name))
@@ -133,6 +172,22 @@ class Daemon:
                 self._spawn_store(self._ensure_campaign(c))
                 self.queue.put_nowait(ev.CampaignLoaded(now, c))
         self.campaigns = found
+        sources = {n: p for n, p in self._campaign_files().items() if n in found}
+        for name in found:
+            if name not in sources and name in self._sources:
+                sources[name] = self._sources[name]  # kept from a now-broken file
+        self._sources = sources
+
+    def _campaign_files(self) -> dict[str, Path]:
+        """Which file each campaign came from (for keep-previous on a broken file)."""
+        out: dict[str, Path] = {}
+        d = Path(self.settings.campaigns_dir)
+        for p in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
+            try:
+                out[load_campaign_file(p).name] = p
+            except Exception:
+                continue
+        return out
 
     async def _ensure_campaign(self, c: Campaign) -> None:
         assert self.store is not None
@@ -166,9 +221,26 @@ class Daemon:
 
     # ---------------------------------------------------------------- loop
     async def _ticker(self) -> None:
+        """Time for the core, and proof of life for systemd's watchdog: the
+        ping is sent from the event loop, so a blocked loop stops it."""
+        wd = sdnotify.watchdog_interval()
+        last_wd = 0.0
         while True:
             await asyncio.sleep(self.settings.tick_s)
-            self.queue.put_nowait(ev.Tick(self.clock()))
+            now = self.clock()
+            self.queue.put_nowait(ev.Tick(now))
+            if wd is not None and now - last_wd >= wd:
+                last_wd = now
+                sdnotify.notify(f"WATCHDOG=1\nSTATUS={self.status_line()}")
+
+    def status_line(self) -> str:
+        parts = []
+        for name, r in sorted(self.core.campaigns.items()):
+            parts.append(
+                f"{name}: {len(r.agents)} agents ({len(r.ready)} ready), {r.live} lines, "
+                f"{r.stats.dials} dials, {r.stats.abandoned} abandoned"
+            )
+        return "; ".join(parts) or "no campaigns"
 
     async def _core_loop(self) -> None:
         while True:
@@ -243,7 +315,15 @@ class Daemon:
                 ev.OriginateResult(self.clock(), c.attempt_id, False, 0, f"unsafe: {exc}")
             )
             return
-        await self.store.begin_attempt(c)
+        try:
+            await self.store.begin_attempt(c)
+        except LeadNotDialableError as exc:
+            # the store refuses a second live call for a lead: never dial it
+            log.error("attempt.refused_by_store", attempt_id=c.attempt_id, error=str(exc))
+            self.queue.put_nowait(
+                ev.OriginateResult(self.clock(), c.attempt_id, False, None, "not dialable")
+            )
+            return
         log.info("attempt.dialing", attempt_id=c.attempt_id, campaign=c.campaign, lead=c.lead_id)
         try:
             fut = self.ami.send(action)

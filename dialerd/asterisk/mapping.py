@@ -106,6 +106,10 @@ def to_event(
     if name == "Hangup":
         if uid in calls:
             return ev.CallHungUp(now, uid, _int(msg.get("Cause")))
+        # the ;2 half of a Local channel (OtherChannelId default X;2) carries
+        # the far end's real cause
+        if uid.endswith(";2") and uid[:-2] in calls:
+            return ev.CallHungUp(now, uid[:-2], _int(msg.get("Cause")))
         return None
     if name in ("ConfbridgeJoin", "ConfbridgeLeave"):
         conf = str(msg.get("Conference", ""))
@@ -119,3 +123,28 @@ def to_event(
         if agent_by_uniqueid.get(uid) == agent_id:
             return ev.AgentLeft(now, agent_id)
     return None
+
+
+def agents_in_rooms(channels: list[Mapping[str, Any]], now: float) -> list[ev.AgentJoined]:
+    """Agents already sitting in their rooms, from ``CoreShowChannels``.
+
+    ConfbridgeJoin is only seen live; agents who logged in before the daemon
+    connected (start-up, restart, AMI reconnect) are found here instead: a
+    channel running ``ConfBridge(agent-<id>,...,dialer_agent...)``.
+    """
+    out = []
+    for ch in channels:
+        if str(ch.get("Event", "")) != "CoreShowChannel":
+            continue
+        if str(ch.get("Application", "")).lower() != "confbridge":
+            continue
+        args = str(ch.get("ApplicationData", "")).split(",")
+        if len(args) < 3 or not args[0].startswith(ROOM_PREFIX) or args[2] != "dialer_agent":
+            continue
+        out.append(
+            ev.AgentJoined(
+                now, args[0][len(ROOM_PREFIX) :], str(ch.get("Channel", "")),
+                str(ch.get("Uniqueid", "")),
+            )
+        )
+    return out

@@ -31,6 +31,9 @@ class DialMode(StrEnum):
     RATIO = "ratio"
     PREDICTIVE = "predictive"
     PREVIEW = "preview"
+    #: baselines re-implemented for comparison (see dialerd.pacing.policies)
+    VICIDIAL = "vicidial"
+    SOONFREE = "soonfree"
 
 
 class _Strict(BaseModel):
@@ -106,6 +109,34 @@ class CallerId(_Strict):
         return f'"{self.name}" <{self.number}>' if self.name else self.number
 
 
+class Pacing(_Strict):
+    """Parameters of the pacing policies (see docs/pacing.md).
+
+    The abandon target itself is the campaign's ``abandon_target``.
+    """
+
+    #: the predictive engine's set-point as a share of the abandon target
+    #: (the hour and 30-day guards hold the limit itself)
+    aim: float = Field(default=0.8, ge=0.3, le=1.0)
+    #: never more live lines than this per logged-in agent
+    max_lines_per_agent: float = Field(default=10.0, ge=1.0, le=50.0)
+    #: dial progressively until this many live answers were seen ...
+    warmup_answers: int = Field(default=10, ge=1, le=10000)
+    #: ... and this many calls were completed by agents
+    warmup_talks: int = Field(default=5, ge=1, le=10000)
+    #: integral gain of the abandon loop (log threshold per live answer)
+    gain: float = Field(default=0.008, gt=0, le=0.1)
+    #: weight of the calls still to be dialed that will answer first
+    future_weight: float = Field(default=1.0, ge=0, le=3)
+    #: hold the abandon rate of every rolling hour too
+    hour_guard: bool = True
+    #: ``vicidial`` mode: the adaptive dial level's cap and intensity
+    vicidial_max_level: float = Field(default=3.0, ge=1.0, le=10.0)
+    vicidial_intensity: float = Field(default=0.0, ge=-40, le=40)
+    #: ``soonfree`` mode: probability that a busy agent is free soon
+    soonfree_probability: float = Field(default=0.97, gt=0.5, lt=1.0)
+
+
 class Campaign(_Strict):
     name: str
     enabled: bool = True
@@ -117,7 +148,7 @@ class Campaign(_Strict):
     dial_mode: DialMode = DialMode.PROGRESSIVE
     #: lines per logged-in agent in ``ratio`` mode; cap for the others
     dial_ratio: float = Field(default=1.0, ge=1.0, le=5.0)
-    max_lines: int = Field(default=10, ge=1, le=1000)
+    max_lines: int = Field(default=10, ge=1, le=20000)
     ring_timeout_s: int = Field(default=25, ge=5, le=120)
     wrap_up_s: float = Field(default=10.0, ge=0, le=3600)
     #: the core stops trying to connect an answered call after this long; the
@@ -129,6 +160,7 @@ class Campaign(_Strict):
     #: region for numbers written without a country code (ISO 3166 alpha-2)
     default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     retry: RetryRules = Field(default_factory=RetryRules)
+    pacing: Pacing = Field(default_factory=Pacing)
 
     @field_validator("name")
     @classmethod

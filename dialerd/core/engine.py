@@ -24,6 +24,7 @@ from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.models import AgentStatus, CallState, Lead, Outcome
 from dialerd.pacing.policies import PacingSnapshot, Policy, make_policy
+from dialerd.pacing.tracker import PacingTracker
 from dialerd.rules.retry import decide, outcome_for_reason
 
 #: ask for more leads when the hopper holds fewer than this many per line
@@ -31,6 +32,8 @@ HOPPER_LINES_FACTOR = 2
 HOPPER_MIN = 10
 #: after the store said "nothing due", wait this long before asking again
 EXHAUSTED_RETRY_S = 5.0
+#: a Reason 0 failure waits this long for the hangup cause that classifies it
+CAUSE_WAIT_S = 2.0
 
 
 @dataclass(slots=True)
@@ -45,6 +48,11 @@ class Agent:
     wrap_until: float = 0.0
     calls: int = 0
     talk_s: float = 0.0
+    #: pacing bookkeeping: since when the agent is busy with a call (reserved
+    #: or talking) and which campaign's tracker counts it; same for wrap
+    busy_since: float = 0.0
+    busy_in: str | None = None
+    wrap_in: str | None = None
 
 
 @dataclass(slots=True)
@@ -60,6 +68,8 @@ class Call:
     agent_id: str | None = None
     originate_done: bool = False
     originate_ok: bool = False
+    reason: int | None = None
+    fail_at: float | None = None
     hung_up: bool = False
     cause: int | None = None
     safe_harbor: bool = False
@@ -97,6 +107,17 @@ class CampaignRun:
     live: int = 0
     removed: bool = False
     stats: CampaignStats = field(default_factory=CampaignStats)
+    tracker: PacingTracker | None = None
+
+    def __post_init__(self) -> None:
+        if self.tracker is None:
+            c = self.cfg
+            self.tracker = PacingTracker(c.ring_timeout_s, c.wrap_up_s, c.connect_deadline_s)
+
+    @property
+    def trk(self) -> PacingTracker:
+        assert self.tracker is not None
+        return self.tracker
 
     @property
     def active(self) -> bool:
@@ -130,6 +151,8 @@ class DialerCore:
         self.draining = False
         self._new_id = id_factory or _default_ids(run_id)
         self._wraps: list[tuple[float, str]] = []
+        #: failed originates waiting for their hangup cause (insertion = time order)
+        self._cause_wait: dict[str, None] = {}
         self._out: list[cmd.Command] = []
         self._dirty: set[str] = set()
 
@@ -180,6 +203,7 @@ class DialerCore:
 
     def snapshot(self, name: str, now: float) -> PacingSnapshot:
         r = self.campaigns[name]
+        r.trk.advance(now)
         return PacingSnapshot(
             now=now,
             agents_logged_in=len(r.agents),
@@ -191,22 +215,27 @@ class DialerCore:
             lines_in_use=r.live,
             max_lines=r.cfg.max_lines,
             dial_ratio=r.cfg.dial_ratio,
+            tracker=r.tracker,
+            abandon_target=r.cfg.abandon_target,
         )
 
     # ------------------------------------------------------------ campaigns
     def _campaign_loaded(self, c: Campaign, now: float) -> None:
         run = self.campaigns.get(c.name)
         if run is None or run.removed:
-            run = CampaignRun(cfg=c, policy=make_policy(c.dial_mode.value))
+            run = CampaignRun(cfg=c, policy=make_policy(c.dial_mode.value, c))
             old = self.campaigns.get(c.name)
             if old is not None:  # re-added after removal: keep counters of live calls
                 run.live, run.dialing, run.waiting = old.live, old.dialing, old.waiting
                 run.stats = old.stats
+                run.tracker = old.tracker
             self.campaigns[c.name] = run
         else:
-            if c.dial_mode != run.cfg.dial_mode:
-                run.policy = make_policy(c.dial_mode.value)
+            if c.dial_mode != run.cfg.dial_mode or c.pacing != run.cfg.pacing:
+                run.policy = make_policy(c.dial_mode.value, c)
             run.cfg = c
+            trk = run.trk
+            trk.wrap_cfg_s, trk.connect_deadline_s = c.wrap_up_s, c.connect_deadline_s
         if not c.enabled:
             self._release_hopper(run)
         self._reassign_agents(now)
@@ -303,6 +332,7 @@ class DialerCore:
         run.dialing += 1
         run.live += 1
         run.stats.dials += 1
+        run.trk.dial_started(now)
         self._out.append(
             cmd.PlaceCall(
                 attempt_id=attempt_id,
@@ -328,10 +358,17 @@ class DialerCore:
             return
         call.originate_done = True
         call.originate_ok = e.success
+        call.reason = e.reason
         if call.state is not CallState.DIALING:
             return  # already answered: the UserEvent beat the response
         if not e.success:
-            self._finish(call, outcome_for_reason(e.reason), e.now, e.detail)
+            if e.reason == 0 and not call.cause:
+                # Reason 0 covers no-answer and real failures alike: the
+                # hangup cause, which may come a moment later, tells them apart
+                call.fail_at = e.now
+                self._cause_wait[call.attempt_id] = None
+                return
+            self._finish(call, outcome_for_reason(e.reason, call.cause), e.now, e.detail)
         elif call.hung_up:
             # answered and gone before the dialplan raised DialerAnswered
             self._finish(call, Outcome.CUSTOMER_HANGUP, e.now, "hung up at answer")
@@ -345,17 +382,20 @@ class DialerCore:
         call.answered_at = e.now
         call.channel = e.channel
         run.stats.answered += 1
+        run.trk.dial_ended(call.started_at, e.now, True)
+        run.trk.answered(e.now)
         agent_id = next(iter(run.ready), None)
         if agent_id is not None:
-            self._connect(call, self.agents[agent_id])
+            self._connect(call, self.agents[agent_id], e.now)
         else:
             call.state = CallState.WAITING
             run.waiting.append(call.attempt_id)
         self._dirty.add(call.campaign)
 
-    def _connect(self, call: Call, agent: Agent) -> None:
+    def _connect(self, call: Call, agent: Agent, now: float) -> None:
         run = self.campaigns[call.campaign]
         run.ready.pop(agent.id, None)
+        self._busy_start(agent, now)
         agent.status = AgentStatus.RESERVED
         agent.call = call.attempt_id
         call.state = CallState.CONNECTING
@@ -402,6 +442,7 @@ class DialerCore:
         call.agent_id = None
         if agent is not None and agent.call == attempt_id:
             agent.call = None
+            self._busy_end(agent, now, observe=False)
             self._make_ready(agent, now)
 
     def _call_hung_up(self, e: ev.CallHungUp) -> None:
@@ -409,12 +450,19 @@ class DialerCore:
         if call is None:
             return
         call.hung_up = True
-        call.cause = e.cause
+        if e.cause or call.cause is None:
+            call.cause = e.cause  # a ;1 half may say 0 where the ;2 half has the cause
         if call.state is CallState.DIALING:
             # not answered: the OriginateResponse says why; it finishes the call
             if call.originate_done:
-                outcome = Outcome.CUSTOMER_HANGUP if call.originate_ok else Outcome.FAILED
-                self._finish(call, outcome, e.now, "hangup")
+                if call.originate_ok:
+                    outcome = Outcome.CUSTOMER_HANGUP
+                elif call.reason == 0 and not call.cause:
+                    return  # wait for a half that carries the cause (or the tick)
+                else:
+                    outcome = outcome_for_reason(call.reason, call.cause)
+                self._cause_wait.pop(call.attempt_id, None)
+                self._finish(call, outcome, e.now, f"cause {call.cause}")
             return
         if call.state is CallState.CONNECTED:
             self._finish(call, Outcome.ANSWERED, e.now)
@@ -435,19 +483,29 @@ class DialerCore:
         self.live_leads.discard(call.lead.id)
         run = self.campaigns[call.campaign]
         run.live -= 1
+        trk = run.trk
         if call.state is CallState.DIALING:
             run.dialing -= 1
+            trk.dial_ended(
+                call.started_at,
+                now,
+                None if outcome is Outcome.INTERRUPTED else outcome.live_answer,
+            )
+            if outcome.live_answer:
+                trk.answered(now)
         elif call.state is CallState.WAITING:
             self._expire_waiting(call)
         st = run.stats
         st.outcomes[outcome.value] = st.outcomes.get(outcome.value, 0) + 1
         if outcome.abandon:
             st.abandoned += 1
+            trk.abandoned(now)
         if call.state is CallState.DIALING and outcome.live_answer:
             st.answered += 1  # answered without a DialerAnswered event
         agent = self.agents.get(call.agent_id or "")
         if agent is not None and agent.call == call.attempt_id:
             agent.call = None
+            self._busy_end(agent, now, observe=agent.status is AgentStatus.TALKING)
             if agent.status is AgentStatus.TALKING:
                 run_a = self.campaigns.get(agent.campaign or "")
                 if run_a is not None:
@@ -502,6 +560,8 @@ class DialerCore:
             run.talking += 1
         elif agent.status is AgentStatus.WRAP:
             run.wrap += 1
+            run.trk.wrap_started(agent.wrap_until)
+            agent.wrap_in = campaign
         elif agent.status is AgentStatus.READY:
             self._make_ready(agent, now)
         self._dirty.add(campaign)
@@ -516,6 +576,7 @@ class DialerCore:
             elif agent.status is AgentStatus.WRAP:
                 run.wrap -= 1
             self._dirty.add(run.cfg.name)
+        self._wrap_end(agent, None)
         agent.campaign = None
 
     def _agent_left(self, agent_id: str, now: float) -> None:
@@ -525,6 +586,7 @@ class DialerCore:
         campaign = agent.campaign
         self.agent_by_uniqueid.pop(agent.uniqueid, None)
         self._detach_agent(agent)
+        self._busy_end(agent, now, observe=False)
         if agent.call is not None:
             call = self.calls.get(agent.call)
             if call is not None and call.state is CallState.CONNECTING:
@@ -544,6 +606,8 @@ class DialerCore:
         run = self.campaigns.get(agent.campaign or "")
         if run is not None:
             run.wrap += 1
+            run.trk.wrap_started(agent.wrap_until)
+            agent.wrap_in = run.cfg.name
         heapq.heappush(self._wraps, (agent.wrap_until, agent.id))
         self._agent_changed(agent, now)
 
@@ -552,6 +616,9 @@ class DialerCore:
         run = self.campaigns.get(agent.campaign or "")
         if agent.status is AgentStatus.WRAP and run is not None:
             run.wrap -= 1
+            if agent.wrap_in == run.cfg.name:
+                run.trk.wrap_observed(now - agent.since)
+        self._wrap_end(agent, now)
         agent.status = AgentStatus.READY
         agent.since = now
         if run is None:
@@ -562,12 +629,34 @@ class DialerCore:
             if call.answered_at is not None and (
                 now - call.answered_at < run.cfg.connect_deadline_s
             ):
-                self._connect(call, agent)
+                self._connect(call, agent, now)
                 self._agent_changed(agent, now)
                 return
             call.state = CallState.ABANDONING
         run.ready[agent.id] = None
         self._agent_changed(agent, now)
+
+    def _busy_start(self, agent: Agent, now: float) -> None:
+        """The agent took a call (reserved for it): the pacing tracker counts
+        it as busy from now on."""
+        self._busy_end(agent, now, observe=False)
+        run = self.campaigns.get(agent.campaign or "")
+        if run is not None:
+            agent.busy_since = now
+            agent.busy_in = run.cfg.name
+            run.trk.talk_started(now)
+
+    def _busy_end(self, agent: Agent, now: float, observe: bool) -> None:
+        run = self.campaigns.get(agent.busy_in or "")
+        if run is not None:
+            run.trk.talk_ended(agent.busy_since, now, observe)
+        agent.busy_in = None
+
+    def _wrap_end(self, agent: Agent, now: float | None) -> None:
+        run = self.campaigns.get(agent.wrap_in or "")
+        if run is not None:
+            run.trk.wrap_ended(agent.wrap_until)
+        agent.wrap_in = None
 
     def _agent_changed(self, agent: Agent, now: float) -> None:
         self._out.append(
@@ -576,6 +665,14 @@ class DialerCore:
 
     # ----------------------------------------------------------------- time
     def _tick(self, now: float) -> None:
+        while self._cause_wait:
+            aid = next(iter(self._cause_wait))
+            call = self.calls.get(aid)
+            if call is not None and call.fail_at is not None and now - call.fail_at < CAUSE_WAIT_S:
+                break
+            del self._cause_wait[aid]
+            if call is not None and call.state is CallState.DIALING:
+                self._finish(call, outcome_for_reason(call.reason, call.cause), now, "no cause")
         while self._wraps and self._wraps[0][0] <= now:
             until, aid = heapq.heappop(self._wraps)
             agent = self.agents.get(aid)

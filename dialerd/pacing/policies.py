@@ -1,16 +1,33 @@
 """Pacing policies: how many calls to place now, from a snapshot.
 
-A policy sees only numbers the core keeps as running counters, so a decision
-costs the same with ten leads or ten million. Policies may keep state
-between decisions (a controller's dial level) but never do I/O and never read
-a clock: ``now`` is in the snapshot.
+A policy sees only numbers the core keeps as running counters (and the
+campaign's :class:`~dialerd.pacing.tracker.PacingTracker`, whose aggregates
+are kept incrementally), so a decision costs the same with ten leads or ten
+million. Policies may keep state between decisions (a controller's dial
+level, the predictive engine's risk threshold) but never do I/O and never
+read a clock: ``now`` is in the snapshot.
+
+- ``progressive``: one line per ready agent;
+- ``ratio``: a fixed number of lines per ready agent;
+- ``vicidial``: VICIdial's ADAPT_HARD_LIMIT adaptive dial level, re-implemented
+  from its published logic (the honest baseline);
+- ``soonfree``: Issabel CallCenter's predictor (free agents plus agents whose
+  call has very probably ended, under an exponential talk time);
+- ``predictive``: dialerd's own engine, see :mod:`dialerd.pacing.predictive`.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from dialerd.pacing.tracker import PacingTracker
+
+if TYPE_CHECKING:
+    from dialerd.campaign.model import Campaign
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +45,9 @@ class PacingSnapshot:
     lines_in_use: int
     max_lines: int
     dial_ratio: float
+    #: the campaign's incremental pacing state (None in hand-built snapshots)
+    tracker: PacingTracker | None = None
+    abandon_target: float = 0.03
 
 
 class Policy(Protocol):
@@ -61,14 +81,130 @@ class Ratio:
         return _cap(target - s.calls_dialing - s.calls_waiting, s)
 
 
-def make_policy(mode: str) -> Policy:
+class Vicidial:
+    """VICIdial's ADAPT_HARD_LIMIT controller (AST_VDadapt + AST_VDauto_dial).
+
+    Every second a sample of (ready agents, waiting calls) goes into a
+    15-sample window; every 15 s ``diff = avg ready - avg waiting`` and the
+    level is multiplied by ``1 + diff / agents`` (intensity 0), then clamped
+    to [1.0, max_level]. Drop brakes: halve the level when more than 50% of
+    the last minute's answered calls (more than 20 of them) were dropped;
+    set it to 1.0 while today's drop rate is above the target (after 50
+    calls). Every 2.5 s: ``round(level x active agents) - calls in
+    progress`` new calls (calls connected to agents count as in progress).
+    """
+
+    name = "vicidial"
+
+    def __init__(self, max_level: float = 3.0, intensity: float = 0.0) -> None:
+        self.max_level = max_level
+        self.intensity = intensity
+        self.level = 1.0
+        self.samples: deque[tuple[int, int]] = deque(maxlen=15)
+        self.next_sample = -math.inf
+        self.next_adapt = -math.inf
+        self.next_dial = -math.inf
+        self.minute: deque[tuple[float, bool]] = deque()
+
+    def calls_to_place(self, s: PacingSnapshot) -> int:
+        now = s.now
+        if now >= self.next_sample:
+            self.samples.append((s.agents_ready, s.calls_waiting))
+            self.next_sample = now + 1.0
+        if now >= self.next_adapt:
+            self.next_adapt = now + 15.0
+            self._adapt(s)
+        if now < self.next_dial:
+            return 0
+        self.next_dial = now + 2.5
+        agents = s.agents_logged_in
+        want = round(self.level * agents) - s.lines_in_use
+        return _cap(want, s)
+
+    def _adapt(self, s: PacingSnapshot) -> None:
+        agents = s.agents_logged_in
+        if self.samples and agents > 0:
+            ready = sum(r for r, _ in self.samples) / len(self.samples)
+            waiting = sum(w for _, w in self.samples) / len(self.samples)
+            diff = ready - waiting
+            self.level *= 1.0 + diff / agents * (1.0 + self.intensity / 20.0)
+        self.level = min(max(self.level, 1.0), self.max_level)
+        t = s.tracker
+        if t is None:
+            return
+        rates = t.rates
+        ans_m = len(rates.hour_ans) - bisect.bisect_left(rates.hour_ans, s.now - 60.0)
+        abn_m = len(rates.hour_abn) - bisect.bisect_left(rates.hour_abn, s.now - 60.0)
+        if ans_m > 20 and abn_m > 0.5 * ans_m:
+            self.level = max(1.0, self.level / 2.0)
+        day = int(s.now // 86400)
+        d_ans = rates.day_ans[-1][1] if rates.day_ans and rates.day_ans[-1][0] == day else 0
+        d_abn = rates.day_abn[-1][1] if rates.day_abn and rates.day_abn[-1][0] == day else 0
+        if d_ans >= 50 and d_abn / d_ans > s.abandon_target:
+            self.level = 1.0
+
+
+class SoonFree:
+    """Issabel CallCenter's predictor.
+
+    ``free agents + busy agents whose call has ended by (elapsed talk + mean
+    time to answer) with probability >= 97% (exponential talk time, its
+    unconditional CDF as Issabel computes it) - calls waiting``, less the
+    originates still pending (as its CampaignProcess subtracts them).
+    Predicts only after 10 completed calls, like Issabel's MIN_MUESTRAS.
+    """
+
+    name = "soonfree"
+
+    def __init__(self, probability: float = 0.97) -> None:
+        self.probability = probability
+
+    def calls_to_place(self, s: PacingSnapshot) -> int:
+        soon = 0
+        t = s.tracker
+        if t is not None and t.talk_est.n_obs >= 10:
+            m = max(t.talk_est.mean(), 1.0)
+            tau = t.ring_est.mean_answer_time()
+            # 1 - exp(-(a + tau) / m) >= p  <=>  a >= -m ln(1 - p) - tau
+            need = -m * math.log(1.0 - self.probability) - tau
+            soon = _count_older(t, need)
+        n = s.agents_ready + soon - s.calls_waiting - s.calls_dialing
+        return _cap(n, s)
+
+
+def _count_older(t: PacingTracker, age: float) -> int:
+    """Busy agents whose elapsed talk is at least ``age`` (bin resolution,
+    linear inside the bin)."""
+    bins = t.talk
+    edges = bins.edges
+    if age <= 0:
+        return sum(bins.cnt)
+    b = bisect.bisect_right(edges, age) - 1
+    total = float(sum(bins.cnt[b + 1 :]))
+    if b + 1 < len(edges):
+        frac = (edges[b + 1] - age) / (edges[b + 1] - edges[b])
+    else:
+        frac = 0.5
+    total += bins.cnt[b] * frac
+    return int(total)
+
+
+def make_policy(mode: str, campaign: Campaign | None = None) -> Policy:
     """The policy object for a campaign's ``dial_mode``.
 
-    ``predictive`` falls back to progressive until the predictive engine
-    lands (it never places more calls than progressive would, so it cannot
-    raise the abandon rate); ``preview`` places calls like progressive until
-    agent-side preview lands.
+    ``preview`` places calls like progressive until agent-side preview lands.
     """
+    from dialerd.pacing.predictive import Predictive
+
+    pc = campaign.pacing if campaign is not None else None
     if mode == "ratio":
         return Ratio()
+    if mode == "vicidial":
+        if pc is None:
+            return Vicidial()
+        return Vicidial(max_level=pc.vicidial_max_level, intensity=pc.vicidial_intensity)
+    if mode == "soonfree":
+        return SoonFree(pc.soonfree_probability if pc is not None else 0.97)
+    if mode == "predictive":
+        return Predictive.from_campaign(campaign)
     return Progressive()

@@ -16,10 +16,30 @@ _REASONS: dict[int, Outcome] = {
 }
 
 
-def outcome_for_reason(reason: int | None) -> Outcome:
-    """Outcome of an Originate that did not answer; None = no verdict came."""
+#: Q.850 hangup causes that refine a Reason 0 ("failure"): Asterisk reports
+#: Reason 0 when the far end clears the call itself, e.g. cause 19 (no answer)
+#: from a carrier, so the cause is what tells no-answer from a real failure
+_CAUSES: dict[int, Outcome] = {
+    17: Outcome.BUSY,
+    18: Outcome.NO_ANSWER,  # no user responding
+    19: Outcome.NO_ANSWER,  # no answer from user (user alerted)
+    26: Outcome.NO_ANSWER,  # non-selected user clearing
+    34: Outcome.CONGESTION,  # no circuit available
+    38: Outcome.CONGESTION,  # network out of order
+    41: Outcome.CONGESTION,  # temporary failure
+    42: Outcome.CONGESTION,  # switching equipment congestion
+}
+
+
+def outcome_for_reason(reason: int | None, cause: int | None = None) -> Outcome:
+    """Outcome of an Originate that did not answer; None = no verdict came.
+
+    ``cause`` is the hangup cause seen for the call, which refines Reason 0.
+    """
     if reason is None:
         return Outcome.INTERRUPTED
+    if reason == 0 and cause is not None and cause in _CAUSES:
+        return _CAUSES[cause]
     return _REASONS.get(reason, Outcome.FAILED)
 
 

@@ -288,3 +288,26 @@ def test_invariants_under_random_events(script: list[tuple[str, int, float]], mo
     assert sorted(placed_ids) == sorted(ended_ids)
     assert len(set(ended_ids)) == len(ended_ids)
     assert not w.core.calls and not w.core.live_leads
+
+
+def test_reason_zero_classified_by_later_hangup_cause() -> None:
+    """Asterisk reports a far-end no-answer (cause 19) as Reason 0."""
+    w = World()
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(3), exhausted=False))
+    (p,) = of(w.out, cmd.PlaceCall)
+    assert of(w.do(ev.OriginateResult(w.at(1), p.attempt_id, False, 0)), cmd.RecordOutcome) == []
+    w.do(ev.CallHungUp(w.now, p.attempt_id, 0))  # the ;1 half: no cause
+    (rec,) = of(w.do(ev.CallHungUp(w.now, p.attempt_id, 19)), cmd.RecordOutcome)
+    assert rec.outcome is Outcome.NO_ANSWER
+
+
+def test_reason_zero_without_cause_fails_after_wait() -> None:
+    w = World()
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(3), exhausted=False))
+    (p,) = of(w.out, cmd.PlaceCall)
+    w.do(ev.OriginateResult(w.at(1), p.attempt_id, False, 0))
+    assert of(w.do(ev.Tick(w.at(1))), cmd.RecordOutcome) == []
+    (rec,) = of(w.do(ev.Tick(w.at(1.5))), cmd.RecordOutcome)
+    assert rec.outcome is Outcome.FAILED

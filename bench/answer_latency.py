@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Answer -> agent-room latency on the real Asterisk sandbox.
+
+For every answered call: time from the dialplan's ``DialerAnswered``
+UserEvent to the customer's ``ConfbridgeJoin`` in the agent's room, both as
+seen by an independent AMI listener. That interval holds the whole daemon
+path: AMI parse, core decision, Redirect on the wire, Asterisk's redirect
+and the ConfBridge join. The legal bound is 2 s; this is what we use of it.
+
+    python bench/answer_latency.py [--calls 220] [--agents 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from dialerd.campaign.loader import load_campaign_file
+from dialerd.daemon import Daemon
+from dialerd.sandbox.asterisk import AsteriskSandbox
+from dialerd.sandbox.recorder import AmiRecorder
+from dialerd.sandbox.scenario import (
+    ANSWER,
+    login_agents,
+    sim_campaign,
+    sim_number,
+    write_config,
+    write_csv,
+)
+from dialerd.settings import load_settings
+from dialerd.store.db import Store
+from dialerd.store.importer import import_csv
+
+
+def pct(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+async def run(calls: int, n_agents: int, work: Path, sb: AsteriskSandbox) -> dict[str, float]:
+    agents = [f"30{i:02d}" for i in range(1, n_agents + 1)]
+    numbers = [sim_number(i, ANSWER, i % 2, 1) for i in range(calls)]
+    cfg = write_config(work, sb.ami_user, {"latency": sim_campaign(agents, wrap_up_s=0)})
+    settings = load_settings(cfg)
+    camp = load_campaign_file(work / "campaigns" / "latency.yaml")
+    store = await Store.open(Path(settings.store.path))
+    await store.ensure_campaign("latency")
+    await import_csv(store, camp, write_csv(work / "leads.csv", numbers), "GB")
+    await store.close()
+
+    h = sb.harness_user
+    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
+    await rec.start()
+    await login_agents(rec, agents)
+    daemon = Daemon(settings)
+    task = asyncio.create_task(daemon.run())
+    while True:
+        await asyncio.sleep(1)
+        joined = {s.get("Uniqueid") for s in rec.named("ConfbridgeJoin")}
+        answered = rec.named("UserEvent", UserEvent="DialerAnswered")
+        done = sum(1 for s in answered if s.get("Attempt") in joined)
+        print(f"\r{done}/{calls} answered calls connected", end="", file=sys.stderr)
+        if done >= calls or task.done():
+            break
+    print(file=sys.stderr)
+    daemon.request_stop()
+    await task
+    rec.close()
+    join_at = {s.get("Uniqueid"): s.at for s in rec.named("ConfbridgeJoin")}
+    lat = [
+        (join_at[s.get("Attempt")] - s.at) * 1000
+        for s in rec.named("UserEvent", UserEvent="DialerAnswered")
+        if s.get("Attempt") in join_at
+    ]
+    harbor = len(rec.named("UserEvent", UserEvent="DialerSafeHarbor"))
+    return {
+        "connected_calls": len(lat),
+        "safe_harbor_calls": harbor,
+        "median_ms": statistics.median(lat),
+        "p90_ms": pct(lat, 90),
+        "p99_ms": pct(lat, 99),
+        "max_ms": max(lat),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, default=220)
+    ap.add_argument("--agents", type=int, default=10)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, AsteriskSandbox() as sb:
+        res = asyncio.run(run(a.calls, a.agents, Path(tmp), sb))
+    if a.json:
+        print(json.dumps(res))
+    else:
+        print(f"{'metric':<22}{'value':>10}")
+        for k, v in res.items():
+            print(f"{k:<22}{v:>10.2f}" if isinstance(v, float) else f"{k:<22}{v:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

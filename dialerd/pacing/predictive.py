@@ -1,0 +1,274 @@
+"""dialerd's predictive pacing engine.
+
+Decision (on every event the core sees, not on a timer):
+
+1. For K horizon points ``x_k`` (equal-probability quantiles of a new call's
+   time to answer) compute the number of agents free for a call answered at
+   ``now + x_k``: ready agents, plus agents in wrap whose wrap ends by
+   ``x_k + deadline``, plus each busy agent's probability of having ended the
+   call and its wrap by then *given how long it has talked already* (talk time
+   as a piecewise-constant hazard, not memoryless), minus the calls already
+   waiting and each ringing call's probability of being answered by
+   ``x_k`` *given how long it has rung*. Mean and variance are sums over
+   age bins (bin counts times precomputed tables), plus the uncertainty of
+   the answer-probability estimate.
+2. The n-th new call abandons if, when it is answered, fewer agents are free
+   than calls answered before it. Its risk ``r(n)`` is the average over the
+   horizon points of a normal tail with continuity correction. Place the
+   largest n with ``r(n) <= theta``.
+3. ``theta`` (the marginal risk accepted) is the controller's output: an
+   integral loop on log theta moves it up a little on every live answer and
+   down ``1/aim`` times as much on every abandon, so it settles where abandons
+   are ``aim x target`` of answers; guards shrink it as the abandon headroom
+   of the last hour and of the 30-day window runs out.
+
+Cold start: progressive until the estimators have seen enough (answers,
+ring outcomes, completed talks).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from operator import mul
+from typing import TYPE_CHECKING
+
+from dialerd.pacing.policies import PacingSnapshot
+from dialerd.pacing.tracker import HORIZON_POINTS, PacingTracker, Tables
+
+if TYPE_CHECKING:
+    from dialerd.campaign.model import Campaign
+
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+
+
+class Predictive:
+    name = "predictive"
+
+    def __init__(
+        self,
+        aim: float = 0.8,
+        max_lines_per_agent: float = 10.0,
+        warmup_answers: int = 10,
+        warmup_talks: int = 5,
+        gain: float = 0.008,
+        theta0: float = 0.03,
+        future_weight: float = 1.0,
+        hour_guard: bool = True,
+    ) -> None:
+        self.aim = aim
+        self.max_lines_per_agent = max_lines_per_agent
+        self.warmup_answers = warmup_answers
+        self.warmup_talks = warmup_talks
+        self.gain = gain
+        self.log_theta = math.log(theta0)
+        self.hour_guard = hour_guard
+        self.future_weight = future_weight
+        self.talk_unc = 0.01
+        #: the hour guard starts braking when the hour's headroom falls below
+        #: this share of its abandon allowance
+        self.hour_scale = 0.4
+        self.hour_limit = 0.9
+        self.var_floor = 0.05
+        self._seen_ans = 0
+        #: per horizon point: expected agents freed, its variance, expected
+        #: answers of ringing calls, its variance; kept up to date from the
+        #: bin counts that changed since the last decision
+        self._sums: list[list[float]] = [[0.0] * HORIZON_POINTS for _ in range(4)]
+        self._sums_serial = -1
+        self._talk_seen: list[int] = []
+        self._ring_seen: list[int] = []
+        self._talk_ver = -1
+        self._ring_ver = -1
+        self._last_state: tuple[int | float, ...] | None = None
+        self._seen_abn = 0
+        #: diagnostics: the last decision's threshold and marginal risk
+        self.theta = theta0
+        self.last_risk = 0.0
+
+    @classmethod
+    def from_campaign(cls, c: Campaign | None) -> Predictive:
+        if c is None:
+            return cls()
+        p = c.pacing
+        return cls(
+            aim=p.aim,
+            max_lines_per_agent=p.max_lines_per_agent,
+            warmup_answers=p.warmup_answers,
+            warmup_talks=p.warmup_talks,
+            gain=p.gain,
+            hour_guard=p.hour_guard,
+            future_weight=p.future_weight,
+        )
+
+    # ----------------------------------------------------------- controller
+    def _threshold(self, s: PacingSnapshot) -> float:
+        t = s.tracker
+        assert t is not None
+        target = s.abandon_target
+        setpoint = target * self.aim
+        r = t.rates
+        d_ans = r.total_ans - self._seen_ans
+        d_abn = r.total_abn - self._seen_abn
+        if d_ans or d_abn:
+            self._seen_ans, self._seen_abn = r.total_ans, r.total_abn
+            self.log_theta += self.gain * (d_ans - d_abn / setpoint)
+            self.log_theta = min(max(self.log_theta, math.log(1e-3)), math.log(0.6))
+        theta = math.exp(self.log_theta)
+        # guards: the abandon headroom left in the windows the law counts
+        a30, b30 = r.days30(s.now)
+        theta *= _guard(target * a30 - b30, max(2.0, 0.1 * target * a30))
+        if self.hour_guard:
+            ah, bh = r.hour(s.now)
+            # meaningful only with enough calls an hour: with 3 allowed
+            # abandons an hour, one more is noise, not a trend
+            if target * ah >= 4.0:
+                # brake against 90% of the target: the calls already ringing
+                # when the brake comes on can still abandon
+                lim = self.hour_limit * target * ah
+                theta *= _guard(lim - bh, max(2.0, self.hour_scale * lim))
+        return theta
+
+    # ------------------------------------------------------------- decision
+    def calls_to_place(self, s: PacingSnapshot) -> int:
+        t = s.tracker
+        progressive = s.agents_ready - s.calls_dialing - s.calls_waiting
+        if s.agents_logged_in <= 0:
+            return 0
+        per_agent = int(self.max_lines_per_agent * s.agents_logged_in) - s.lines_in_use
+        cap = min(s.max_lines - s.lines_in_use, per_agent)
+        if cap <= 0:
+            return 0
+        if (
+            t is None
+            or t.ring_est.n_ans < self.warmup_answers
+            or t.talk_est.n_obs < self.warmup_talks
+        ):
+            return max(0, min(progressive, cap))
+        rates = t.rates
+        state = (
+            t.tables_serial, t.talk.version, t.ring.version, len(t.wrap_ends),
+            s.agents_ready, s.calls_waiting, s.calls_dialing, s.lines_in_use,
+            rates.total_ans, rates.total_abn, int(s.now * 2.0),
+        )  # fmt: skip
+        if state == self._last_state:
+            # nothing moved since a decision that placed nothing (within half
+            # a second): the answer is the same
+            return 0
+        theta = self._threshold(s)
+        self.theta = theta
+        tab = t.tables()
+        K = HORIZON_POINTS
+        now = s.now
+        d = max(t.connect_deadline_s - 0.1, 0.0)
+        base = s.agents_ready - s.calls_waiting
+        wraps = t.wrap_ends
+        p = tab.p_answer
+        rel = tab.p_var / (p * p) if p > 0 else 0.0
+        self._update_sums(t, tab)
+        sums = self._sums
+        lam = t.dial_rate_at(now) * self.future_weight
+        mus: list[float] = []
+        vs: list[float] = []
+        dems: list[float] = []
+        for k in range(K):
+            free_t, var_t, dem, var_d = sums[0][k], sums[1][k], sums[2][k], sums[3][k]
+            fut = lam * p * tab.fut_g[k]
+            dem += fut
+            var_d += fut
+            wrap_free = bisect.bisect_right(wraps, now + tab.xs[k] + d)
+            mus.append(base + wrap_free + free_t - dem)
+            vs.append(var_t + var_d + self.talk_unc * free_t * free_t)
+            dems.append(dem)
+        a = [p * (k + 0.5) / K for k in range(K)]
+
+        var_floor = self.var_floor
+
+        def risk(n: int) -> float:
+            m = n - 1
+            tot = 0.0
+            for k in range(K):
+                ak = a[k]
+                dn = dems[k] + m * ak
+                mu = mus[k] - m * ak
+                v = vs[k] + m * ak * (1.0 - ak) + rel * dn * dn + var_floor
+                z = (0.5 - mu) / math.sqrt(v)
+                tot += 0.5 * math.erfc(-z * _SQRT1_2)
+            return tot / K
+
+        r1 = risk(1)
+        self.last_risk = r1
+        if r1 > theta and progressive <= 0:
+            self._last_state = state
+            return 0
+        self._last_state = None
+        if r1 > theta:
+            # never fewer than progressive would place: a ready agent with no
+            # call on its way is pure loss, and progressive cannot abandon
+            return max(0, min(progressive, cap))
+        lo, hi = 1, 2
+        while hi <= cap and risk(hi) <= theta:
+            lo, hi = hi, hi * 2
+        hi = min(hi, cap + 1)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if risk(mid) <= theta:
+                lo = mid
+            else:
+                hi = mid
+        return max(0, min(max(lo, progressive), cap))
+
+    def _update_sums(self, t: PacingTracker, tab: Tables) -> None:
+        K = HORIZON_POINTS
+        sums = self._sums
+        if (
+            self._sums_serial != t.tables_serial
+            or len(self._talk_seen) != len(t.talk.cnt)
+            or (len(self._ring_seen) != len(t.ring.cnt))
+        ):
+            tc, rc = t.talk.cnt, t.ring.cnt
+            for k in range(K):
+                sums[0][k] = sum(map(mul, tc, tab.talk_p[k]))
+                sums[1][k] = sum(map(mul, tc, tab.talk_v[k]))
+                sums[2][k] = sum(map(mul, rc, tab.ring_q[k]))
+                sums[3][k] = sum(map(mul, rc, tab.ring_v[k]))
+            self._talk_seen, self._ring_seen = list(tc), list(rc)
+            self._sums_serial = t.tables_serial
+            self._talk_ver, self._ring_ver = t.talk.version, t.ring.version
+            return
+        if self._talk_ver != t.talk.version:
+            self._talk_ver = t.talk.version
+            _apply_changes(t.talk.cnt, self._talk_seen, tab.talk_p, tab.talk_v, sums[0], sums[1])
+        if self._ring_ver != t.ring.version:
+            self._ring_ver = t.ring.version
+            _apply_changes(t.ring.cnt, self._ring_seen, tab.ring_q, tab.ring_v, sums[2], sums[3])
+
+
+def _apply_changes(
+    cnt: list[int],
+    seen: list[int],
+    tm: list[list[float]],
+    tv: list[list[float]],
+    sm: list[float],
+    sv: list[float],
+) -> None:
+    """Add the bins whose count moved since ``seen`` into the sums."""
+    if cnt == seen:
+        return
+    for i, (c, o) in enumerate(zip(cnt, seen, strict=True)):
+        if c != o:
+            dlt = c - o
+            seen[i] = c
+            for k in range(len(sm)):
+                sm[k] += dlt * tm[k][i]
+                sv[k] += dlt * tv[k][i]
+
+
+def _guard(headroom: float, scale: float) -> float:
+    """1 with plenty of headroom, falling to ~0 as it runs out."""
+    if headroom >= scale:
+        return 1.0
+    if headroom <= 0:
+        return 1e-3
+    f = headroom / scale
+    return max(f * f, 1e-3)

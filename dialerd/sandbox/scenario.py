@@ -1,0 +1,166 @@
+"""Shared by the demo, the integration tests and the bench scripts: a daemon
+configuration pointed at a sandbox, simulated leads, simulated agents.
+
+Numbers are London numbers ``+44 20 7iii ORTT`` whose last four digits tell
+``[sim-customers]`` what to do (see ``extensions_sim.conf``), so a lead's
+outcome is known in advance and a test can check the dialer against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dialerd.sandbox.asterisk import AmiCredentials
+from dialerd.sandbox.recorder import AmiRecorder
+
+#: outcome digit of [sim-customers]
+ANSWER, BUSY, NO_ANSWER, CONGESTION, REJECTED, UNALLOCATED = 1, 2, 3, 4, 5, 6
+RING_FOREVER = 9
+
+
+def sim_number(index: int, outcome: int, ring_s: int, talk_s: int) -> str:
+    """A valid London number that makes ``[sim-customers]`` behave so."""
+    if not (0 <= index < 1000 and 1 <= outcome <= 9 and 0 <= ring_s <= 9 and 0 <= talk_s <= 99):
+        raise ValueError("index 0-999, outcome 1-9, ring 0-9, talk 0-99")
+    return f"+44207{index:03d}{outcome}{ring_s}{talk_s:02d}"
+
+
+def decode(number: str) -> tuple[int, int, int]:
+    """(outcome, ring_s, talk_s) of a simulated number."""
+    d = number[-4:]
+    return int(d[0]), int(d[1]), int(d[2:])
+
+
+@dataclass(frozen=True, slots=True)
+class Mix:
+    """Shares of each simulated outcome (they need not sum to 1)."""
+
+    answer: float = 0.55
+    busy: float = 0.15
+    no_answer: float = 0.12
+    congestion: float = 0.08
+    rejected: float = 0.05
+    unallocated: float = 0.05
+
+
+def make_leads(
+    n: int,
+    mix: Mix = Mix(),
+    *,
+    seed: int = 7,
+    talk: tuple[int, int] = (1, 3),
+    ring: tuple[int, int] = (0, 2),
+    start_index: int = 0,
+) -> list[str]:
+    """``n`` distinct simulated numbers with outcomes drawn from ``mix``."""
+    rng = random.Random(seed)
+    kinds = [ANSWER, BUSY, NO_ANSWER, CONGESTION, REJECTED, UNALLOCATED]
+    weights = [mix.answer, mix.busy, mix.no_answer, mix.congestion, mix.rejected, mix.unallocated]
+    out = []
+    for i in range(start_index, start_index + n):
+        o = rng.choices(kinds, weights)[0]
+        out.append(sim_number(i, o, rng.randint(*ring), rng.randint(*talk) if o == ANSWER else 0))
+    return out
+
+
+def write_csv(path: Path, numbers: list[str]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["phone", "name"])
+        for i, n in enumerate(numbers):
+            w.writerow([n, f"Customer {i}"])
+    return path
+
+
+def write_config(
+    workdir: Path,
+    ami: AmiCredentials,
+    campaigns: dict[str, dict[str, Any]],
+    **settings: Any,
+) -> Path:
+    """A dialerd.yaml plus campaign files in ``workdir``; returns the settings path."""
+    cdir = workdir / "campaigns"
+    cdir.mkdir(parents=True, exist_ok=True)
+    for name, body in campaigns.items():
+        (cdir / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, **body}))
+    cfg: dict[str, Any] = {
+        "ami": {
+            "host": ami.host,
+            "port": ami.port,
+            "username": ami.username,
+            "secret": ami.secret,
+            "action_timeout_s": 10,
+            "connect_timeout_s": 10,
+        },
+        "store": {"path": str(workdir / "dialerd.sqlite3")},
+        "campaigns_dir": str(cdir),
+        "log": {"format": "json", "level": "info"},
+        "drain_timeout_s": 30,
+        "tick_s": 0.1,
+    }
+    cfg.update(settings)
+    path = workdir / "dialerd.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def sim_campaign(agents: list[str], **over: Any) -> dict[str, Any]:
+    """A campaign dialing ``[sim-customers]`` with short, test-friendly timers."""
+    body: dict[str, Any] = {
+        "trunk": "Local/{number}@sim-customers",
+        "caller_id": {"name": "Dialerd Demo", "number": "+442071234567"},
+        "agents": agents,
+        "dial_mode": "progressive",
+        "max_lines": 20,
+        "ring_timeout_s": 15,
+        "wrap_up_s": 0.5,
+        "safe_harbor_sound": "vm-goodbye",
+        "default_region": "GB",
+        "retry": {
+            "busy": {"delay_s": 2, "max_attempts": 2},
+            "no_answer": {"delay_s": 2, "max_attempts": 2},
+            "congestion": {"delay_s": 1, "max_attempts": 2},
+            "failed": {"delay_s": 0, "max_attempts": 1},
+            "abandoned": {"delay_s": 2, "max_attempts": 2},
+            "customer_hangup": {"delay_s": 2, "max_attempts": 2},
+            "interrupted": {"delay_s": 2, "max_attempts": 3},
+        },
+    }
+    body.update(over)
+    return body
+
+
+async def login_agents(rec: AmiRecorder, agent_ids: list[str], timeout: float = 15.0) -> None:
+    """Put simulated agents in their rooms (sent together, not one by one)
+    and wait until Asterisk reports each one in its room."""
+    for aid in agent_ids:
+        rec._manager.send_action(
+            {
+                "Action": "Originate",
+                "Channel": f"Local/{aid}@sim-agents",
+                "Application": "Wait",
+                "Data": "86400",
+                "Async": "true",
+            }
+        )
+    for aid in agent_ids:
+        await rec.wait_for(
+            lambda s, a=aid: s.get("Event") == "ConfbridgeJoin"
+            and s.get("Conference") == f"agent-{a}",
+            timeout,
+        )
+
+
+async def logout_agent(rec: AmiRecorder, agent_id: str) -> None:
+    """Hang up the agent's channel in their room (as a softphone hanging up)."""
+    joins = rec.named("ConfbridgeJoin", Conference=f"agent-{agent_id}")
+    if joins:
+        await rec.action({"Action": "Hangup", "Channel": joins[0].get("Channel")})
+        await asyncio.sleep(0)

@@ -1,0 +1,132 @@
+"""Daemon settings from ``dialerd.yaml``.
+
+Validated as strictly as the campaigns (unknown keys are errors: a misspelt
+``drain_timeout_s`` silently falling back to its default is a surprise at
+the worst moment), with the same file:line: field: message errors.
+
+Relative paths are resolved against the directory of the settings file, not
+the working directory, so ``dialerd -c /etc/dialerd/dialerd.yaml`` behaves
+the same from systemd, cron or a shell.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from dialerd.campaign.loader import load_yaml_model
+
+#: what AMI accepts in a Username header without quoting games
+_AMI_USER_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    if value.is_absolute() or base is None:
+        return value
+    return Path(base) / value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmiSettings(BaseModel):
+    """Not frozen: the validator replaces ``secret`` with the content of
+    ``secret_file`` so the rest of the daemon reads one field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = Field(pattern=_AMI_USER_PATTERN)
+    #: never printed: SecretStr shows as '**********' in repr and logs. Always
+    #: set after validation (from ``secret_file`` if that was given), so the
+    #: type is not Optional; empty means "not given".
+    secret: SecretStr = SecretStr("")
+    #: read once at load time (before privileges could be dropped)
+    secret_file: Path | None = None
+    action_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("secret_file")
+    @classmethod
+    def _secret_file_readable(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if v is None:
+            return None
+        path = _resolve(v, info)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise ValueError(f"cannot read {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _exactly_one_secret(self) -> AmiSettings:
+        if bool(self.secret.get_secret_value()) == (self.secret_file is not None):
+            raise ValueError("give exactly one of secret or secret_file")
+        if self.secret_file is not None:
+            try:
+                text = self.secret_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"secret_file: cannot read {self.secret_file}: {exc}") from None
+            if not text:
+                raise ValueError(f"secret_file {self.secret_file} is empty")
+            self.secret = SecretStr(text)
+        return self
+
+    def secret_value(self) -> str:
+        """The AMI password, for the login action only."""
+        return self.secret.get_secret_value()
+
+
+class StoreSettings(_Strict):
+    path: Path = Path("/var/lib/dialerd/dialerd.sqlite3")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: Path, info: ValidationInfo) -> Path:
+        return v if str(v) == ":memory:" else _resolve(v, info)
+
+
+class LogSettings(_Strict):
+    #: auto: console on a terminal, JSON otherwise (journald, docker)
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+
+class Settings(_Strict):
+    ami: AmiSettings
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    campaigns_dir: Path = Path("/etc/dialerd/campaigns")
+    log: LogSettings = Field(default_factory=LogSettings)
+    #: on SIGTERM, stop dialing and wait this long for live calls to end
+    drain_timeout_s: float = Field(default=120.0, ge=0, le=3600)
+    #: the core's Tick period: retry timers and pacing re-evaluation
+    tick_s: float = Field(default=0.2, gt=0, le=5)
+
+    @field_validator("campaigns_dir")
+    @classmethod
+    def _campaigns_dir(cls, v: Path, info: ValidationInfo) -> Path:
+        return _resolve(v, info)
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Raises :class:`dialerd.campaign.loader.ConfigError` (or ``ConfigErrors``)."""
+    base = Path(path).parent
+    settings, _ = load_yaml_model(path, Settings, context={"base_dir": base})
+    return settings

@@ -1,0 +1,199 @@
+"""Simulation scenarios: a YAML file validated by pydantic (strict keys).
+
+Schema (every key optional except where noted; times in seconds)::
+
+    name: reference
+    duration_s: 28800           # the shift
+    seed: 1
+    tick_s: 0.2                 # the daemon's Tick period (settings.tick_s)
+    agents:
+      count: 100                # required
+      login_spread_s: 30        # agents log in uniformly over the first N s
+      breaks: 0                 # breaks per agent per shift (logout, then back)
+      break_s: 900
+    customers:
+      answer_rate: 0.30         # share of dials a person answers
+      answer_rate_schedule:     # optional: [time_s, rate] points, linear between
+        - [0, 0.30]
+        - [28800, 0.15]
+      busy_share: 0.0           # share of dials that are busy ...
+      busy_after: {dist: uniform, low: 1, high: 4}
+      congestion_share: 0.0     # ... congested (AMI reason 8) ...
+      failed_share: 0.0         # ... failed (reason 0); the rest: no answer
+      fail_after: {dist: uniform, low: 0.5, high: 3}
+      machine_share: 0.0        # share of answers that are answering machines
+      machine_s: {dist: uniform, low: 3, high: 10}  # agent time on a machine
+      time_to_answer: {dist: uniform, low: 4, high: 18}
+    talk: {dist: lognormal, mean: 180, cv: 0.8}
+    wrap_s: 10                  # the campaign's wrap_up_s
+    ring_timeout_s: 25
+    lines: null                 # trunk channel limit (null: not limiting)
+    safe_harbor_s: 8            # length of the safe-harbor message
+    redirect_latency_s: 0.05
+    campaign: {}                # extra campaign fields (pacing: {...}, ...)
+
+Distributions: ``{dist: fixed, value}``, ``{dist: uniform, low, high}``,
+``{dist: exponential, mean}``, ``{dist: lognormal, mean, cv}``,
+``{dist: gamma, mean, cv}``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dist(_Strict):
+    dist: Literal["fixed", "uniform", "exponential", "lognormal", "gamma"]
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    mean: float | None = None
+    cv: float | None = None
+
+    @model_validator(mode="after")
+    def _params(self) -> Dist:
+        need = {
+            "fixed": ("value",),
+            "uniform": ("low", "high"),
+            "exponential": ("mean",),
+            "lognormal": ("mean", "cv"),
+            "gamma": ("mean", "cv"),
+        }[self.dist]
+        for k in need:
+            v = getattr(self, k)
+            if v is None or v < 0:
+                raise ValueError(f"{self.dist} needs {k} >= 0")
+        if self.dist == "uniform" and (self.high or 0) < (self.low or 0):
+            raise ValueError("uniform needs low <= high")
+        if self.dist in ("lognormal", "gamma") and not (self.cv or 0) > 0:
+            raise ValueError(f"{self.dist} needs cv > 0")
+        return self
+
+    def sampler(self, rng: random.Random) -> Any:
+        """A zero-argument function drawing from ``rng``."""
+        d = self.dist
+        if d == "fixed":
+            v = float(self.value or 0.0)
+            return lambda: v
+        if d == "uniform":
+            lo, hi = float(self.low or 0.0), float(self.high or 0.0)
+            return lambda: rng.uniform(lo, hi)
+        if d == "exponential":
+            m = float(self.mean or 0.0)
+            return lambda: rng.expovariate(1.0 / m) if m > 0 else 0.0
+        m, cv = float(self.mean or 0.0), float(self.cv or 0.0)
+        if d == "lognormal":
+            s2 = math.log(1.0 + cv * cv)
+            mu, sg = math.log(m) - s2 / 2.0, math.sqrt(s2)
+            return lambda: rng.lognormvariate(mu, sg)
+        k = 1.0 / (cv * cv)
+        th = m / k
+        return lambda: rng.gammavariate(k, th)
+
+    def expected(self) -> float:
+        if self.dist == "fixed":
+            return float(self.value or 0.0)
+        if self.dist == "uniform":
+            return (float(self.low or 0.0) + float(self.high or 0.0)) / 2.0
+        return float(self.mean or 0.0)
+
+
+class Agents(_Strict):
+    count: int = Field(ge=0, le=10000)
+    login_spread_s: float = Field(default=30.0, ge=0)
+    breaks: int = Field(default=0, ge=0, le=20)
+    break_s: float = Field(default=900.0, ge=0)
+
+
+class Customers(_Strict):
+    answer_rate: float = Field(default=0.30, ge=0, le=1)
+    answer_rate_schedule: list[tuple[float, float]] | None = None
+    busy_share: float = Field(default=0.0, ge=0, le=1)
+    busy_after: Dist = Dist(dist="uniform", low=1, high=4)
+    congestion_share: float = Field(default=0.0, ge=0, le=1)
+    failed_share: float = Field(default=0.0, ge=0, le=1)
+    fail_after: Dist = Dist(dist="uniform", low=0.5, high=3)
+    machine_share: float = Field(default=0.0, ge=0, le=1)
+    machine_s: Dist = Dist(dist="uniform", low=3, high=10)
+    time_to_answer: Dist = Dist(dist="uniform", low=4, high=18)
+
+    def rate_at(self, t: float) -> float:
+        sch = self.answer_rate_schedule
+        if not sch:
+            return self.answer_rate
+        if t <= sch[0][0]:
+            return sch[0][1]
+        for (t0, r0), (t1, r1) in itertools.pairwise(sch):
+            if t <= t1:
+                return r0 + (r1 - r0) * (t - t0) / (t1 - t0) if t1 > t0 else r1
+        return sch[-1][1]
+
+    def mean_rate(self, duration: float) -> float:
+        if not self.answer_rate_schedule:
+            return self.answer_rate
+        n = 200
+        return sum(self.rate_at(duration * (i + 0.5) / n) for i in range(n)) / n
+
+
+class Scenario(_Strict):
+    name: str = "scenario"
+    description: str = ""
+    duration_s: float = Field(default=28800.0, gt=0)
+    seed: int = 1
+    tick_s: float = Field(default=0.2, gt=0, le=5)
+    agents: Agents
+    customers: Customers = Customers()
+    talk: Dist = Dist(dist="lognormal", mean=180, cv=0.8)
+    wrap_s: float = Field(default=10.0, ge=0, le=3600)
+    ring_timeout_s: int = Field(default=25, ge=5, le=120)
+    lines: int | None = Field(default=None, ge=1)
+    safe_harbor_s: float = Field(default=8.0, ge=0)
+    redirect_latency_s: float = Field(default=0.05, ge=0, le=1.0)
+    campaign: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shares(self) -> Scenario:
+        c = self.customers
+        top = max([c.answer_rate] + [r for _, r in (c.answer_rate_schedule or [])])
+        if top + c.busy_share + c.congestion_share + c.failed_share > 1.0 + 1e-9:
+            raise ValueError("answer + busy + congestion + failed shares exceed 1")
+        return self
+
+    def with_agents(self, n: int) -> Scenario:
+        return self.model_copy(update={"agents": self.agents.model_copy(update={"count": n})})
+
+    def physical_limit(self) -> tuple[float, bool]:
+        """(share of logged-in time an oracle could keep agents talking, limited
+        by lines?). Machines (no AMD) cost agent time the oracle cannot avoid."""
+        talk = self.talk.expected()
+        m = self.customers.machine_share
+        mt = self.customers.machine_s.expected()
+        per_call = (1 - m) * (talk + self.wrap_s) + m * (mt + self.wrap_s)
+        lim = (1 - m) * talk / per_call if per_call > 0 else 0.0
+        if self.lines is not None and self.agents.count > 0:
+            # the oracle dials only numbers that answer, each holding a line
+            # from dial to hang-up
+            tta = self.customers.time_to_answer.expected()
+            hold = (1 - m) * (talk + tta) + m * (mt + tta)
+            line_lim = self.lines / self.agents.count * (1 - m) * talk / hold
+            if line_lim < lim:
+                return line_lim, True
+        return lim, False
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    data = yaml.safe_load(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a scenario is a YAML mapping")
+    return Scenario.model_validate(data)

@@ -1,0 +1,163 @@
+"""Numbered schema migrations, in the shape of mautrix-python's ``UpgradeTable``.
+
+Each migration runs in its own transaction together with the row that
+records it in ``schema_version``, so a crash mid-upgrade leaves the
+database at the previous version, never in between. Migrations are only
+ever appended: an installed database is upgraded, never rebuilt, because it
+holds the attempt log a regulator may ask for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiosqlite
+
+Upgrade = Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was written by a newer dialerd: refuse rather than guess."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    upgrade: Upgrade
+
+
+class UpgradeTable:
+    def __init__(self) -> None:
+        self.migrations: list[Migration] = []
+
+    def register(self, description: str) -> Callable[[Upgrade], Upgrade]:
+        """Decorator: the next version number is the next migration's."""
+
+        def deco(fn: Upgrade) -> Upgrade:
+            self.migrations.append(Migration(len(self.migrations) + 1, description, fn))
+            return fn
+
+        return deco
+
+    @property
+    def latest(self) -> int:
+        return len(self.migrations)
+
+    async def upgrade(self, conn: aiosqlite.Connection) -> list[int]:
+        """Apply pending migrations; returns the versions applied.
+
+        Needs a connection in autocommit mode (``isolation_level=None``):
+        the transactions here are explicit. ``BEGIN IMMEDIATE`` takes the
+        write lock before the version is re-read, so two processes opening a
+        fresh database at once (daemon and ``leads import``) cannot both
+        apply the same migration.
+        """
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+        )
+        current = await current_version(conn)
+        if current > self.latest:
+            raise SchemaTooNewError(
+                f"database schema is v{current}, this dialerd knows up to v{self.latest}"
+            )
+        applied: list[int] = []
+        for mig in self.migrations:
+            if mig.version <= current:
+                continue
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                if await current_version(conn) >= mig.version:  # another process won
+                    await conn.execute("ROLLBACK")
+                    continue
+                await mig.upgrade(conn)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, description, applied_at) "
+                    "VALUES (?, ?, ?)",
+                    (mig.version, mig.description, time.time()),
+                )
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            applied.append(mig.version)
+        return applied
+
+
+async def current_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+upgrade_table = UpgradeTable()
+
+
+async def _run(conn: aiosqlite.Connection, *statements: str) -> None:
+    # one execute per statement: executescript() would COMMIT the migration's
+    # transaction behind our back
+    for sql in statements:
+        await conn.execute(sql)
+
+
+@upgrade_table.register("initial schema: campaigns, leads, attempts, agents")
+async def _v1(conn: aiosqlite.Connection) -> None:
+    await _run(
+        conn,
+        """CREATE TABLE campaigns (
+            name        TEXT PRIMARY KEY,
+            created_at  REAL NOT NULL
+        )""",
+        """CREATE TABLE leads (
+            id           INTEGER PRIMARY KEY,
+            campaign     TEXT NOT NULL REFERENCES campaigns(name),
+            phone        TEXT NOT NULL,
+            priority     INTEGER NOT NULL DEFAULT 0,
+            timezone     TEXT,
+            fields       TEXT NOT NULL DEFAULT '{}',
+            status       TEXT NOT NULL DEFAULT 'new'
+                         CHECK (status IN ('new', 'retry', 'dialing', 'done')),
+            attempts     INTEGER NOT NULL DEFAULT 0,
+            next_due_at  REAL NOT NULL,
+            held         INTEGER NOT NULL DEFAULT 0 CHECK (held IN (0, 1)),
+            last_outcome TEXT,
+            final_reason TEXT,
+            created_at   REAL NOT NULL,
+            updated_at   REAL NOT NULL,
+            UNIQUE (campaign, phone)
+        )""",
+        # the hopper: only dialable, unheld leads are in it, in fetch order
+        """CREATE INDEX leads_hopper ON leads (campaign, priority DESC, next_due_at)
+            WHERE held = 0 AND status IN ('new', 'retry')""",
+        "CREATE INDEX leads_status ON leads (campaign, status)",
+        """CREATE TABLE attempts (
+            id           TEXT PRIMARY KEY,
+            campaign     TEXT NOT NULL REFERENCES campaigns(name),
+            lead_id      INTEGER NOT NULL REFERENCES leads(id),
+            phone        TEXT NOT NULL,
+            state        TEXT NOT NULL CHECK (state IN ('dialing', 'done')),
+            outcome      TEXT,
+            started_at   REAL NOT NULL,
+            answered_at  REAL,
+            connected_at REAL,
+            ended_at     REAL,
+            agent_id     TEXT,
+            cause        INTEGER,
+            detail       TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX attempts_campaign ON attempts (campaign, started_at)",
+        "CREATE INDEX attempts_lead ON attempts (lead_id)",
+        "CREATE INDEX attempts_open ON attempts (started_at) WHERE state = 'dialing'",
+        """CREATE TABLE agents (
+            id         TEXT PRIMARY KEY,
+            campaign   TEXT,
+            state      TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+    )
+
+
+MIGRATIONS = upgrade_table.migrations

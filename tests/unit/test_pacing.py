@@ -1,0 +1,308 @@
+"""Pacing estimators and policies: unit and property tests (no I/O, no clock)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialerd.pacing.policies import (
+    PacingSnapshot,
+    Progressive,
+    Ratio,
+    SoonFree,
+    Vicidial,
+    make_policy,
+)
+from dialerd.pacing.predictive import Predictive
+from dialerd.pacing.tracker import TALK_EDGES, AgingBins, PacingTracker, RingEstimator
+
+NOW = 1.7e9
+
+
+def warm_tracker(seed: int = 1, busy: int = 10, ringing: int = 5) -> PacingTracker:
+    """A tracker with estimator history like a running shift."""
+    rng = random.Random(seed)
+    t = PacingTracker(ring_timeout_s=25, wrap_s=10, connect_deadline_s=1.5)
+    for _ in range(400):
+        ans = rng.random() < 0.3
+        t.ring_est.observe(rng.uniform(4, 18) if ans else 25.0, ans)
+    for _ in range(200):
+        t.talk_est.observe(rng.lognormvariate(4.95, 0.7))
+    for _ in range(busy):
+        t.talk_started(NOW - rng.uniform(0, 600))
+    for _ in range(ringing):
+        t.dial_started(NOW - rng.uniform(0, 20))
+    t.advance(NOW)
+    return t
+
+
+def snap(
+    t: PacingTracker | None = None,
+    *,
+    logged: int = 10,
+    ready: int = 0,
+    talking: int = 10,
+    wrap: int = 0,
+    dialing: int = 0,
+    waiting: int = 0,
+    lines: int | None = None,
+    max_lines: int = 1000,
+    now: float = NOW,
+) -> PacingSnapshot:
+    return PacingSnapshot(
+        now=now,
+        agents_logged_in=logged,
+        agents_ready=ready,
+        agents_talking=talking,
+        agents_wrap=wrap,
+        calls_dialing=dialing,
+        calls_waiting=waiting,
+        lines_in_use=lines if lines is not None else talking + dialing + waiting,
+        max_lines=max_lines,
+        dial_ratio=1.0,
+        tracker=t,
+    )
+
+
+# ------------------------------------------------------------- aging bins
+def test_aging_bins_move_members_as_time_passes() -> None:
+    b = AgingBins((0.0, 10.0, 100.0))
+    b.add(0.0, 0.0)
+    b.add(5.0, 5.0)
+    assert b.cnt == [2, 0, 0]
+    b.advance(12.0)
+    assert b.cnt == [1, 1, 0]
+    b.advance(200.0)
+    assert b.cnt == [0, 0, 2]
+    b.remove(5.0)
+    assert b.cnt == [0, 0, 1]
+    b.remove(0.0)
+    assert b.cnt == [0, 0, 0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 50), st.booleans()), min_size=1, max_size=60))
+def test_aging_bins_match_a_scan(script: list[tuple[float, bool]]) -> None:
+    """Bin counts always equal a direct count by age (at second resolution)."""
+    edges = (0.0, 3.0, 10.0, 30.0, 100.0)
+    b = AgingBins(edges)
+    live: list[float] = []
+    now = 0.0
+    for dt, remove in script:
+        now += dt
+        if remove and live:
+            s = live.pop(0)
+            b.remove(s)
+        else:
+            b.add(now, now)
+            live.append(now)
+        b.advance(now)
+        want = [0] * len(edges)
+        for s in live:
+            age = math.floor(now) - math.floor(s)
+            # a member moves when its start second is at most now - edge
+            k = max(i for i, e in enumerate(edges) if math.floor(s) <= now - e)
+            want[k] += 1
+            assert age >= 0
+        assert b.cnt == want
+
+
+# ------------------------------------------------------------- estimators
+def test_ring_estimator_learns_answer_probability() -> None:
+    rng = random.Random(3)
+    est = RingEstimator(25)
+    for _ in range(3000):
+        ans = rng.random() < 0.3
+        est.observe(rng.uniform(4, 18) if ans else 25, ans)
+    assert abs(est.p_answer() - 0.3) < 0.03
+    assert abs(est.mean_answer_time() - 11.5) < 0.7
+
+
+def test_ring_estimator_forgets_old_answer_rates() -> None:
+    est = RingEstimator(25, halflife=200)
+    for _ in range(2000):
+        est.observe(10, True)
+    for _ in range(2000):
+        est.observe(25, False)
+    assert est.p_answer() < 0.05
+
+
+def test_talk_hazard_is_not_memoryless() -> None:
+    """Lognormal talk: a call that lasted 10 s is less likely to end in the
+    next 30 s than one that lasted 150 s; the table shows it."""
+    t = warm_tracker()
+    tab = t.tables()
+    k = len(tab.xs) - 1
+    early = TALK_EDGES.index(10)
+    mid = TALK_EDGES.index(150)
+    assert tab.talk_p[k][mid] > 2 * tab.talk_p[k][early]
+
+
+def test_censoring_keeps_early_talk_estimates_honest() -> None:
+    """Early in a shift only short calls have ended; calls still in progress
+    (censored) keep the hazard of long elapsed times from being overstated."""
+    t = PacingTracker(25, 10, 1.5)
+    for d in (20, 30, 40, 50, 60):
+        t.talk_est.observe(d)
+    for _ in range(50):
+        t.talk_started(NOW - 200)
+    t.advance(NOW)
+    with_censored = t.talk_est.hazards(t.talk.cnt, t.talk)
+    without = t.talk_est.hazards([0] * len(t.talk.cnt), t.talk)
+    b = TALK_EDGES.index(180)
+    assert with_censored[b] < without[b]
+
+
+def test_tables_probabilities_are_probabilities() -> None:
+    tab = warm_tracker().tables()
+    for rows in (tab.talk_p, tab.ring_q):
+        for row in rows:
+            assert all(0.0 <= x <= 1.0 for x in row)
+    assert tab.xs == sorted(tab.xs)
+    assert 0.2 < tab.p_answer < 0.4
+
+
+# --------------------------------------------------------------- policies
+def test_progressive_and_ratio() -> None:
+    s = snap(ready=3, talking=5, dialing=1)
+    assert Progressive().calls_to_place(s) == 2
+    r = PacingSnapshot(NOW, 8, 3, 5, 0, 1, 0, 6, 100, 2.0)
+    assert Ratio().calls_to_place(r) == 5
+
+
+def test_vicidial_places_every_2_5_s_only() -> None:
+    v = Vicidial()
+    t = warm_tracker()
+    s = snap(t, logged=10, ready=4, talking=6, dialing=0)
+    first = v.calls_to_place(s)
+    # the first adapt: level 1.0 x (1 + 4 ready / 10 agents) = 1.4; 14 - 6 in progress
+    assert first == 8
+    assert v.calls_to_place(snap(t, logged=10, ready=4, talking=6, now=NOW + 1)) == 0
+    assert v.calls_to_place(snap(t, logged=10, ready=4, talking=6, now=NOW + 2.6)) == 8
+
+
+def test_vicidial_level_rises_with_idle_agents_and_is_capped() -> None:
+    v = Vicidial(max_level=3.0)
+    t = warm_tracker()
+    for i in range(400):
+        v.calls_to_place(snap(t, logged=10, ready=10, talking=0, now=NOW + i))
+    assert v.level == 3.0
+
+
+def test_soonfree_counts_long_calls_as_soon_free() -> None:
+    t = PacingTracker(25, 10, 1.5)
+    for _ in range(20):
+        t.talk_est.observe(60)
+    t.ring_est.observe(8, True)
+    t.talk_started(NOW - 500)  # far beyond 3.5 x 60 s: free soon
+    t.talk_started(NOW - 5)
+    t.advance(NOW)
+    s = snap(t, logged=2, ready=0, talking=2)
+    assert SoonFree().calls_to_place(s) == 1
+
+
+def test_make_policy_modes() -> None:
+    for mode in ("progressive", "ratio", "vicidial", "soonfree", "predictive", "preview"):
+        assert make_policy(mode).name in (mode, "progressive")
+
+
+def test_predictive_cold_start_is_progressive() -> None:
+    t = PacingTracker(25, 10, 1.5)
+    p = Predictive()
+    s = snap(t, logged=5, ready=3, talking=2, dialing=1)
+    assert p.calls_to_place(s) == 2
+
+
+def test_predictive_overdials_when_agents_are_ready() -> None:
+    """With ready agents and 30% answers, more than one line per ready agent."""
+    t = warm_tracker(busy=0, ringing=0)
+    p = Predictive()
+    s = snap(t, logged=20, ready=20, talking=0)
+    assert p.calls_to_place(s) > 20
+
+
+def test_predictive_places_nothing_when_agents_are_covered() -> None:
+    t = warm_tracker(busy=10, ringing=0)
+    for _ in range(60):
+        t.dial_started(NOW - 1)
+    t.advance(NOW)
+    p = Predictive()
+    s = snap(t, logged=10, ready=0, talking=10, dialing=60)
+    assert p.calls_to_place(s) == 0
+
+
+policies = st.sampled_from(["progressive", "ratio", "vicidial", "soonfree", "predictive"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    mode=policies,
+    logged=st.integers(0, 60),
+    ready_share=st.floats(0, 1),
+    dialing=st.integers(0, 200),
+    waiting=st.integers(0, 5),
+    max_lines=st.integers(1, 400),
+    busy=st.integers(0, 40),
+)
+def test_never_more_lines_than_allowed_and_none_without_agents(
+    mode: str,
+    logged: int,
+    ready_share: float,
+    dialing: int,
+    waiting: int,
+    max_lines: int,
+    busy: int,
+) -> None:
+    t = warm_tracker(busy=busy, ringing=min(dialing, 50))
+    ready = int(logged * ready_share)
+    talking = logged - ready
+    lines = talking + dialing + waiting
+    s = snap(
+        t,
+        logged=logged,
+        ready=ready,
+        talking=talking,
+        dialing=dialing,
+        waiting=waiting,
+        lines=lines,
+        max_lines=max_lines,
+    )
+    n = make_policy(mode).calls_to_place(s)
+    assert n >= 0
+    assert n <= max(0, max_lines - lines)
+    if logged == 0:
+        assert n == 0
+    if mode == "predictive":
+        assert lines + n <= max(lines, 10 * logged)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ready=st.integers(0, 30),
+    talking=st.integers(0, 30),
+    dialing=st.integers(0, 60),
+    seed=st.integers(0, 5),
+)
+def test_predictive_monotone_in_ready_agents(
+    ready: int, talking: int, dialing: int, seed: int
+) -> None:
+    """One more ready agent (all else equal) never means fewer calls."""
+    t = warm_tracker(seed=seed, busy=talking, ringing=dialing)
+    out = []
+    for r in (ready, ready + 1):
+        p = Predictive()
+        logged = r + talking
+        s = snap(t, logged=logged, ready=r, talking=talking, dialing=dialing)
+        out.append(p.calls_to_place(s))
+    assert out[1] >= out[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(busy=st.integers(0, 50), dialing=st.integers(0, 100), seed=st.integers(0, 5))
+def test_predictive_zero_agents_zero_calls(busy: int, dialing: int, seed: int) -> None:
+    t = warm_tracker(seed=seed, busy=busy, ringing=dialing)
+    s = snap(t, logged=0, ready=0, talking=0, dialing=dialing)
+    assert Predictive().calls_to_place(s) == 0
