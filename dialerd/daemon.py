@@ -245,10 +245,24 @@ class Daemon:
     async def _core_loop(self) -> None:
         while True:
             item = await self.queue.get()
-            if isinstance(item, ev.Tick | ev.CampaignLoaded | ev.CampaignRemoved | ev.LeadsLoaded
-                          | ev.AgentJoined | ev.AgentLeft | ev.CallAnswered | ev.CallConnected
-                          | ev.SafeHarborPlayed | ev.CallHungUp | ev.OriginateResult
-                          | ev.RedirectFailed | ev.AmiUp | ev.AmiDown | ev.Drain):
+            if isinstance(
+                item,
+                ev.Tick
+                | ev.CampaignLoaded
+                | ev.CampaignRemoved
+                | ev.LeadsLoaded
+                | ev.AgentJoined
+                | ev.AgentLeft
+                | ev.CallAnswered
+                | ev.CallConnected
+                | ev.SafeHarborPlayed
+                | ev.CallHungUp
+                | ev.OriginateResult
+                | ev.RedirectFailed
+                | ev.AmiUp
+                | ev.AmiDown
+                | ev.Drain,
+            ):
                 event: ev.Event | None = item
             else:
                 event = mapping.to_event(
@@ -309,7 +323,9 @@ class Daemon:
         try:
             action = mapping.originate_action(c)
         except UnsafeValue as exc:
-            log.error("attempt.unsafe", attempt_id=c.attempt_id, campaign=c.campaign, error=str(exc))
+            log.error(
+                "attempt.unsafe", attempt_id=c.attempt_id, campaign=c.campaign, error=str(exc)
+            )
             await self.store.begin_attempt(c)
             self.queue.put_nowait(
                 ev.OriginateResult(self.clock(), c.attempt_id, False, 0, f"unsafe: {exc}")

@@ -31,15 +31,34 @@ from dialerd.store.importer import import_csv
 
 def _live_table(daemon: Daemon, elapsed: float, total: float) -> Table:
     t = Table(title=f"dialerd demo - {elapsed:4.0f}/{total:.0f} s", expand=False)
-    for col in ("campaign", "ready", "talking", "wrap", "dialing", "waiting", "dials",
-                "answered", "connected", "abandoned", "abandon %"):
+    for col in (
+        "campaign",
+        "ready",
+        "talking",
+        "wrap",
+        "dialing",
+        "waiting",
+        "dials",
+        "answered",
+        "connected",
+        "abandoned",
+        "abandon %",
+    ):
         t.add_column(col, justify="right")
     for name, run in daemon.core.campaigns.items():
         st = run.stats
         t.add_row(
-            name, str(len(run.ready)), str(run.talking), str(run.wrap), str(run.dialing),
-            str(len(run.waiting)), str(st.dials), str(st.answered), str(st.connected),
-            str(st.abandoned), f"{100 * st.abandon_rate:.1f}",
+            name,
+            str(len(run.ready)),
+            str(run.talking),
+            str(run.wrap),
+            str(run.dialing),
+            str(len(run.waiting)),
+            str(st.dials),
+            str(st.answered),
+            str(st.connected),
+            str(st.abandoned),
+            f"{100 * st.abandon_rate:.1f}",
         )
     return t
 
@@ -112,7 +131,9 @@ async def _demo(seconds: float, n_agents: int, n_leads: int, work: Path, console
         return rc
 
 
-def run_demo(seconds: float = 90, agents: int = 8, leads: int = 400, workdir: str | None = None) -> int:
+def run_demo(
+    seconds: float = 90, agents: int = 8, leads: int = 400, workdir: str | None = None
+) -> int:
     console = Console()
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="dialerd-demo-"))
     work.mkdir(parents=True, exist_ok=True)

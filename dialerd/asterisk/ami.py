@@ -77,8 +77,9 @@ class _Manager(Manager):  # type: ignore[misc]
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._connected = False
-        if self.pinger:
-            self.pinger.cancel()
+        pinger: Any = getattr(self, "pinger", None)
+        if pinger is not None:
+            pinger.cancel()
             self.pinger = None
         self.awaiting_actions.clear()  # never re-send anything
         self._owner._lost(exc)

@@ -143,7 +143,9 @@ def agents_in_rooms(channels: list[Mapping[str, Any]], now: float) -> list[ev.Ag
             continue
         out.append(
             ev.AgentJoined(
-                now, args[0][len(ROOM_PREFIX) :], str(ch.get("Channel", "")),
+                now,
+                args[0][len(ROOM_PREFIX) :],
+                str(ch.get("Channel", "")),
                 str(ch.get("Uniqueid", "")),
             )
         )

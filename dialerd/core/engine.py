@@ -268,9 +268,7 @@ class DialerCore:
 
     def _release_hopper(self, run: CampaignRun) -> None:
         if run.hopper:
-            self._out.append(
-                cmd.ReleaseLeads(run.cfg.name, tuple(lead.id for lead in run.hopper))
-            )
+            self._out.append(cmd.ReleaseLeads(run.cfg.name, tuple(lead.id for lead in run.hopper)))
         run.hopper.clear()
         run.hopper_ids.clear()
 
@@ -659,9 +657,7 @@ class DialerCore:
         agent.wrap_in = None
 
     def _agent_changed(self, agent: Agent, now: float) -> None:
-        self._out.append(
-            cmd.AgentStateChanged(agent.id, agent.campaign, agent.status.value, now)
-        )
+        self._out.append(cmd.AgentStateChanged(agent.id, agent.campaign, agent.status.value, now))
 
     # ----------------------------------------------------------------- time
     def _tick(self, now: float) -> None:

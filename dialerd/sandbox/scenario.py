@@ -152,8 +152,9 @@ async def login_agents(rec: AmiRecorder, agent_ids: list[str], timeout: float = 
         )
     for aid in agent_ids:
         await rec.wait_for(
-            lambda s, a=aid: s.get("Event") == "ConfbridgeJoin"
-            and s.get("Conference") == f"agent-{a}",
+            lambda s, a=aid: (
+                s.get("Event") == "ConfbridgeJoin" and s.get("Conference") == f"agent-{a}"
+            ),
             timeout,
         )
 

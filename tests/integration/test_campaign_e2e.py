@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, defaultdict
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +132,14 @@ async def test_campaign_of_200_leads_end_to_end(asterisk_sandbox: Any, tmp_path:
         per_lead[a.lead_id].append((first_seen[a.id], hang_at[a.id]))
     for spans in per_lead.values():
         spans.sort()
-        for (_s1, e1), (s2, _e2) in zip(spans, spans[1:], strict=False):
+        for (_s1, e1), (s2, _e2) in pairwise(spans):
             assert s2 >= e1, "a lead was in two live calls at once"
 
     # -- every answered call reached an agent room or the safe-harbor message
     #    within 2 s of the answer (Asterisk's event times)
-    answered_at = {s.get("Attempt"): s.at for s in rec.named("UserEvent", UserEvent="DialerAnswered")}
+    answered_at = {
+        s.get("Attempt"): s.at for s in rec.named("UserEvent", UserEvent="DialerAnswered")
+    }
     joined = {s.get("Uniqueid"): s.at for s in rec.named("ConfbridgeJoin")}
     harbor = {s.get("Attempt"): s.at for s in rec.named("UserEvent", UserEvent="DialerSafeHarbor")}
     connected = abandoned = 0

@@ -30,7 +30,9 @@ def campaign(**over: Any) -> Campaign:
 
 
 def leads(n: int, start: int = 1, camp: str = "c1") -> tuple[Lead, ...]:
-    return tuple(Lead(id=i, campaign=camp, phone=f"+4420712{i:05d}") for i in range(start, start + n))
+    return tuple(
+        Lead(id=i, campaign=camp, phone=f"+4420712{i:05d}") for i in range(start, start + n)
+    )
 
 
 def of(out: list[cmd.Command], kind: type) -> list[Any]:
