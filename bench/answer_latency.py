@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dialerd.campaign.loader import load_campaign_file
 from dialerd.daemon import Daemon
+from dialerd.logs import configure
 from dialerd.sandbox.asterisk import AsteriskSandbox
 from dialerd.sandbox.recorder import AmiRecorder
 from dialerd.sandbox.scenario import (
@@ -94,6 +95,7 @@ def main() -> int:
     ap.add_argument("--agents", type=int, default=10)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    configure("json", "warning")  # the table is the output, not the call log
     with tempfile.TemporaryDirectory() as tmp, AsteriskSandbox() as sb:
         res = asyncio.run(run(a.calls, a.agents, Path(tmp), sb))
     if a.json:

@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from panoramisk import Manager
 from panoramisk.actions import Action
+from panoramisk.ami_protocol import AMIProtocol
 
 from dialerd.asterisk import safety
 
@@ -50,6 +51,23 @@ class AmiConnectionLost(AmiError):
 
 class AmiUnavailable(AmiError):
     """Not connected right now."""
+
+
+class _Protocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk's reader, one bad frame at a time.
+
+    panoramisk calls ``str`` methods on header values (``Event``, ``Message``)
+    that become lists when a frame repeats the header (a dialplan
+    ``UserEvent(X,Event: y)`` does that): the exception escaped
+    ``data_received`` and asyncio dropped the connection, failing every
+    outstanding action. Skip the frame instead.
+    """
+
+    def handle_message(self, message: Any) -> None:
+        try:
+            super().handle_message(message)
+        except Exception:
+            log.exception("ami.bad_frame", frame=repr(message)[:300])
 
 
 class _Manager(Manager):  # type: ignore[misc]
@@ -162,6 +180,7 @@ class AmiClient:
             secret=self._secret,
             events="on",
             ping_delay=3600,
+            protocol_factory=_Protocol,
             forgetable_actions=("ping", "login", "originate", "redirect", "hangup"),
         )
         self._manager.register_event("*", self._dispatch)
