@@ -21,14 +21,16 @@ import structlog
 
 from dialerd import sdnotify
 from dialerd.asterisk import mapping
-from dialerd.asterisk.ami import AmiClient, AmiError, AmiUnavailable
+from dialerd.asterisk.ami import AmiAuthError, AmiClient, AmiError, AmiUnavailable
 from dialerd.asterisk.safety import UnsafeValue
 from dialerd.campaign.loader import load_campaign_file, load_campaigns_dir
 from dialerd.campaign.model import Campaign
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
-from dialerd.core.models import Outcome
+from dialerd.core.models import AgentStatus, Outcome
+from dialerd.metrics import Metrics
+from dialerd.mqtt.bridge import MqttBridge
 from dialerd.rules.retry import decide
 from dialerd.settings import Settings
 from dialerd.store.db import LeadNotDialableError, Store
@@ -62,6 +64,13 @@ class Daemon:
         self._stop = asyncio.Event()
         self._on_command = on_command
         self.started = asyncio.Event()
+        self.ami_down_reason: str | None = "not connected yet"
+        self.mqtt: MqttBridge | None = (
+            MqttBridge(settings.mqtt, self.supervisor_command, client_id=f"dialerd-{self.run_id}")
+            if settings.mqtt.enabled
+            else None
+        )
+        self.metrics: Metrics | None = Metrics() if settings.metrics.enabled else None
 
     # ------------------------------------------------------------- control
     def request_stop(self) -> None:
@@ -92,9 +101,15 @@ class Daemon:
             action_timeout_s=s.ami.action_timeout_s,
             connect_timeout_s=s.ami.connect_timeout_s,
         )
-        await self.ami.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
+        if self.metrics is not None:
+            self.metrics.serve(s.metrics.host, s.metrics.port)
+            log.info("metrics.serving", host=s.metrics.host, port=s.metrics.port)
+        await self._start_ami()
         core_task = asyncio.create_task(self._core_loop(), name="core")
         tick_task = asyncio.create_task(self._ticker(), name="ticker")
+        state_task = asyncio.create_task(self._state_loop(), name="state")
         self.started.set()
         sdnotify.notify(f"READY=1\nSTATUS=dialing {len(self.campaigns)} campaign(s)")
         try:
@@ -109,15 +124,43 @@ class Daemon:
                 log.warning("daemon.drain_timeout", live_calls=self.core.live_calls)
         finally:
             tick_task.cancel()
+            state_task.cancel()
             await self._settle()
             core_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await core_task
             await self.ami.close()
             await self._settle()
+            self._publish_state()
+            if self.mqtt is not None:
+                await asyncio.sleep(0.2)  # let the last state leave
+                await self.mqtt.stop()
             await self.store.close()
             log.info("daemon.stopped")
         return 0
+
+    async def _start_ami(self) -> None:
+        """Wrong credentials end the daemon with a clear message (retrying
+        cannot help); an Asterisk that is not up yet is waited for, with
+        backoff, and the state says why nothing is dialed meanwhile."""
+        assert self.ami is not None
+        delay = 1.0
+        while True:
+            try:
+                await self.ami.start()
+                return
+            except AmiAuthError:
+                raise
+            except AmiError as exc:
+                self.ami_down_reason = str(exc)
+                log.warning("ami.unreachable", error=str(exc), retry_in_s=delay)
+                sdnotify.notify(f"STATUS=waiting for AMI: {exc}")
+                try:
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                except TimeoutError:
+                    delay = min(delay * 2, 30.0)
+                    continue
+                raise
 
     async def _settle(self) -> None:
         """Wait for I/O tasks (store writes above all) before closing."""
@@ -245,29 +288,13 @@ class Daemon:
     async def _core_loop(self) -> None:
         while True:
             item = await self.queue.get()
-            if isinstance(
-                item,
-                ev.Tick
-                | ev.CampaignLoaded
-                | ev.CampaignRemoved
-                | ev.LeadsLoaded
-                | ev.AgentJoined
-                | ev.AgentLeft
-                | ev.CallAnswered
-                | ev.CallConnected
-                | ev.SafeHarborPlayed
-                | ev.CallHungUp
-                | ev.OriginateResult
-                | ev.RedirectFailed
-                | ev.AmiUp
-                | ev.AmiDown
-                | ev.Drain,
-            ):
-                event: ev.Event | None = item
-            else:
+            event: ev.Event | None
+            if isinstance(item, Mapping):  # an AMI message from panoramisk
                 event = mapping.to_event(
                     item, self.clock(), self.core.calls, self.core.agent_by_uniqueid
                 )
+            else:
+                event = item
             if event is None:
                 continue
             try:
@@ -275,8 +302,124 @@ class Daemon:
             except Exception:
                 log.exception("core.error", event=type(event).__name__)
                 continue
+            self._observe(event)
             for c in out:
                 self._execute(c)
+
+    # ------------------------------------------------- live state, supervisor
+    def _observe(self, event: ev.Event) -> None:
+        """Events worth telling the outside world about (MQTT event stream)."""
+        match event:
+            case ev.AmiUp():
+                self.ami_down_reason = None
+                self._publish_state()
+            case ev.AmiDown(reason=why):
+                self.ami_down_reason = why
+                self._publish_state()
+            case ev.CallAnswered(attempt_id=aid):
+                call = self.core.calls.get(aid)
+                if self.mqtt is not None and call is not None:
+                    self.mqtt.event(
+                        "attempt_answered", attempt_id=aid, campaign=call.campaign, at=event.now
+                    )
+            case ev.CampaignPause() | ev.SetDialLevel():
+                self._publish_state()
+
+    def campaign_state(self, name: str) -> dict[str, Any]:
+        """The live figures of one campaign (MQTT retained state, metrics,
+        ``status``). Counts are kept by the core; nothing here scans."""
+        r = self.core.campaigns[name]
+        paused_agents = sum(
+            1 for aid in r.agents if self.core.agents[aid].status is AgentStatus.PAUSED
+        )
+        st = r.stats
+        return {
+            "campaign": name,
+            "at": self.clock(),
+            "enabled": r.active,
+            "paused": r.paused,
+            "dialing_blocked_by": (
+                "ami: " + self.ami_down_reason
+                if self.ami_down_reason
+                else "paused"
+                if r.paused
+                else "draining"
+                if self.core.draining
+                else None
+            ),
+            "dial_mode": r.cfg.dial_mode.value,
+            "dial_level": round(r.live / len(r.agents), 3) if r.agents else 0.0,
+            "max_dial_level": r.max_level,
+            "lines_in_use": r.live,
+            "max_lines": r.cfg.max_lines,
+            "calls": {"dialing": r.dialing, "waiting": len(r.waiting)},
+            "agents": {
+                "logged_in": len(r.agents),
+                "ready": len(r.ready),
+                "talking": r.talking,
+                "wrap": r.wrap,
+                "paused": paused_agents,
+            },
+            "dials": st.dials,
+            "answered": st.answered,
+            "connected": st.connected,
+            "abandoned": st.abandoned,
+            "abandon_rate": round(st.abandon_rate, 5),
+            "outcomes": dict(st.outcomes),
+        }
+
+    def _publish_state(self) -> None:
+        for name in list(self.core.campaigns):
+            state = self.campaign_state(name)
+            if self.mqtt is not None:
+                self.mqtt.publish(f"campaign/{name}/state", state, retain=True)
+            if self.metrics is not None:
+                self.metrics.campaign_state(name, state)
+        if self.metrics is not None:
+            self.metrics.ami_up.set(0 if self.ami_down_reason else 1)
+
+    async def _state_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.mqtt.state_interval_s)
+            self._publish_state()
+
+    def supervisor_command(self, c: dict[str, Any]) -> dict[str, Any]:
+        """A supervisor's command (MQTT ``<prefix>/cmd``), turned into a core
+        event. Validated here: only known commands, campaigns and agents."""
+        now = self.clock()
+        kind = str(c.get("command", ""))
+        if kind in ("pause", "resume", "set_dial_level"):
+            name = str(c.get("campaign", ""))
+            if name not in self.core.campaigns:
+                return {"ok": False, "error": f"unknown campaign {name!r}"}
+            if kind == "set_dial_level":
+                level = c.get("max_level")
+                if level is not None and not (
+                    isinstance(level, int | float) and 1.0 <= float(level) <= 5.0
+                ):
+                    return {"ok": False, "error": "max_level must be null or 1.0-5.0"}
+                self.queue.put_nowait(
+                    ev.SetDialLevel(now, name, None if level is None else float(level))
+                )
+            else:
+                self.queue.put_nowait(
+                    ev.CampaignPause(now, name, kind == "pause", str(c.get("reason", "")))
+                )
+            log.info("supervisor.command", command=kind, campaign=name)
+            return {"ok": True, "command": kind, "campaign": name}
+        if kind in ("agent_pause", "agent_unpause", "agent_logout"):
+            aid = str(c.get("agent", ""))
+            if aid not in self.core.agents:
+                return {"ok": False, "error": f"agent {aid!r} is not logged in"}
+            if kind == "agent_logout":
+                self.queue.put_nowait(ev.AgentLogout(now, aid))
+            else:
+                self.queue.put_nowait(
+                    ev.AgentPause(now, aid, kind == "agent_pause", str(c.get("reason", "")))
+                )
+            log.info("supervisor.command", command=kind, agent=aid)
+            return {"ok": True, "command": kind, "agent": aid}
+        return {"ok": False, "error": f"unknown command {kind!r}"}
 
     # ------------------------------------------------------------ commands
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -292,9 +435,18 @@ class Daemon:
     def _execute(self, c: cmd.Command) -> None:
         if self._on_command is not None:
             self._on_command(c)
+        if self.mqtt is not None:
+            self._publish_command(c)
+        if self.metrics is not None:
+            if isinstance(c, cmd.PlaceCall):
+                self.metrics.dials.labels(c.campaign).inc()
+            elif isinstance(c, cmd.RecordOutcome):
+                self.metrics.outcomes.labels(c.campaign, c.outcome.value).inc()
         match c:
             case cmd.PlaceCall():
                 self._spawn(self._place_call(c))
+            case cmd.HangupAgent():
+                self._hangup_channel(c.channel)
             case cmd.Redirect():
                 self._redirect(c)
             case cmd.Hangup():
@@ -371,6 +523,44 @@ class Daemon:
         if not ok:
             log.warning("redirect.failed", attempt_id=c.attempt_id, detail=detail)
             self.queue.put_nowait(ev.RedirectFailed(self.clock(), c.attempt_id, detail))
+
+    def _publish_command(self, c: cmd.Command) -> None:
+        assert self.mqtt is not None
+        match c:
+            case cmd.PlaceCall():
+                self.mqtt.event(
+                    "attempt_started",
+                    attempt_id=c.attempt_id,
+                    campaign=c.campaign,
+                    lead_id=c.lead_id,
+                    at=c.started_at,
+                )
+            case cmd.RecordOutcome():
+                self.mqtt.event(
+                    "attempt_ended",
+                    attempt_id=c.attempt_id,
+                    campaign=c.campaign,
+                    lead_id=c.lead_id,
+                    outcome=c.outcome.value,
+                    agent=c.agent_id,
+                    lead_status=c.lead.status.value,
+                    at=c.ended_at,
+                )
+            case cmd.AgentStateChanged():
+                state = {
+                    "agent": c.agent_id,
+                    "campaign": c.campaign,
+                    "state": c.state,
+                    "since": c.at,
+                }
+                self.mqtt.publish(f"agent/{c.agent_id}/state", state, retain=True)
+                self.mqtt.event("agent_state", **state)
+
+    def _hangup_channel(self, channel: str) -> None:
+        assert self.ami is not None
+        with contextlib.suppress(AmiError, UnsafeValue):
+            fut = self.ami.send(mapping.hangup_action(cmd.Hangup("", channel)))
+            fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
 
     def _hangup(self, c: cmd.Hangup) -> None:
         assert self.ami is not None

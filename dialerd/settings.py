@@ -109,8 +109,40 @@ class LogSettings(_Strict):
         return v.lower() if isinstance(v, str) else v
 
 
+class MqttSettings(_Strict):
+    """Live state and supervisor commands over MQTT. Off by default: a
+    dialer must dial whether or not a broker exists."""
+
+    enabled: bool = False
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    #: TLS to the broker; ``ca_file`` None uses the system's trust store
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: every topic starts with this (one dialerd per prefix)
+    topic_prefix: str = Field(default="dialerd", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    #: seconds between retained campaign-state publications
+    state_interval_s: float = Field(default=1.0, gt=0, le=60)
+    #: events kept while the broker is away (oldest dropped first)
+    queue_size: int = Field(default=10000, ge=10, le=1_000_000)
+
+
+class MetricsSettings(_Strict):
+    """Prometheus endpoint: off by default, loopback by default."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=1, le=65535)
+
+
 class Settings(_Strict):
     ami: AmiSettings
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     campaigns_dir: Path = Path("/etc/dialerd/campaigns")
     log: LogSettings = Field(default_factory=LogSettings)

@@ -51,3 +51,26 @@ def asterisk_sandbox() -> Iterator[AsteriskSandbox]:
 # ===========================================================================
 # (end of the Asterisk sandbox section)
 # ===========================================================================
+
+
+# ===========================================================================
+# Real MQTT broker (dialerd.sandbox.broker) -- a private Mosquitto per test
+# ===========================================================================
+
+
+@pytest.fixture
+def mqtt_broker() -> Iterator[object]:
+    from dialerd.sandbox.broker import BrokerError, MosquittoBroker
+
+    broker = MosquittoBroker()
+    try:
+        broker.start()
+    except BrokerError as exc:
+        reason = f"real MQTT broker unavailable: {exc}"
+        if _in_ci():
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    try:
+        yield broker
+    finally:
+        broker.close()

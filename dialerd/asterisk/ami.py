@@ -286,9 +286,14 @@ class AmiClient:
         for k, v in fields.items():
             safety.header(k)
             clean[k] = [safety.header(x) for x in v] if isinstance(v, list) else safety.header(v)
-        fut: asyncio.Future[Any] = self._manager.send_action(Action(clean))
+        act = Action(clean)
+        protocol = self._manager.protocol
+        fut: asyncio.Future[Any] = self._manager.send_action(act)
         self._outstanding.add(fut)
         fut.add_done_callback(self._outstanding.discard)
+        # panoramisk drops its reply slot only when the final reply arrives: an
+        # action given up on (timeout cancels the future) stayed there forever
+        fut.add_done_callback(lambda _f: _forget(protocol, act))
         return fut
 
     async def action(
@@ -299,3 +304,10 @@ class AmiClient:
 
     async def wait_future(self, fut: asyncio.Future[Any], timeout: float) -> Any:
         return await asyncio.wait_for(fut, timeout)
+
+
+def _forget(protocol: Any, act: Any) -> None:
+    responses: dict[str, Any] = getattr(protocol, "responses", None) or {}
+    for key in {act.id, act.action_id}:
+        if responses.get(key) is act:
+            del responses[key]

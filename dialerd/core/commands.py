@@ -54,6 +54,14 @@ class Hangup:
 
 
 @dataclass(frozen=True, slots=True)
+class HangupAgent:
+    """Hang up an agent's own channel (forced logout)."""
+
+    agent_id: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordOutcome:
     """The attempt ended: store its outcome and the lead's new state atomically."""
 
@@ -89,5 +97,12 @@ class AgentStateChanged:
 
 
 Command = (
-    LoadLeads | PlaceCall | Redirect | Hangup | RecordOutcome | ReleaseLeads | AgentStateChanged
+    LoadLeads
+    | PlaceCall
+    | Redirect
+    | Hangup
+    | HangupAgent
+    | RecordOutcome
+    | ReleaseLeads
+    | AgentStateChanged
 )

@@ -48,6 +48,8 @@ class Agent:
     wrap_until: float = 0.0
     calls: int = 0
     talk_s: float = 0.0
+    #: paused as soon as the current call and wrap-up end
+    pause_pending: bool = False
     #: pacing bookkeeping: since when the agent is busy with a call (reserved
     #: or talking) and which campaign's tracker counts it; same for wrap
     busy_since: float = 0.0
@@ -106,6 +108,10 @@ class CampaignRun:
     waiting: deque[str] = field(default_factory=deque)
     live: int = 0
     removed: bool = False
+    #: a supervisor paused it: no new dials, live calls go on
+    paused: bool = False
+    #: a supervisor's cap on lines per logged-in agent (None: no cap)
+    max_level: float | None = None
     stats: CampaignStats = field(default_factory=CampaignStats)
     tracker: PacingTracker | None = None
 
@@ -193,6 +199,20 @@ class DialerCore:
                 self.ami_up = False
             case ev.Drain():
                 self._drain()
+            case ev.CampaignPause(name=name, paused=paused):
+                if name in self.campaigns:
+                    self.campaigns[name].paused = paused
+                    self._dirty.add(name)
+            case ev.SetDialLevel(name=name, max_level=level):
+                if name in self.campaigns:
+                    self.campaigns[name].max_level = level
+                    self._dirty.add(name)
+            case ev.AgentPause(agent_id=aid, paused=paused):
+                self._agent_pause(aid, paused, now)
+            case ev.AgentLogout(agent_id=aid):
+                agent = self.agents.get(aid)
+                if agent is not None and agent.channel:
+                    self._out.append(cmd.HangupAgent(aid, agent.channel))
         for name in sorted(self._dirty):
             self._pace(name, now)
         return self._out
@@ -301,10 +321,12 @@ class DialerCore:
     # --------------------------------------------------------------- pacing
     def _pace(self, name: str, now: float) -> None:
         run = self.campaigns.get(name)
-        if run is None or not run.active or self.draining:
+        if run is None or not run.active or self.draining or run.paused:
             return
         if self.ami_up:
             n = run.policy.calls_to_place(self.snapshot(name, now))
+            if run.max_level is not None:
+                n = min(n, int(run.max_level * len(run.agents) + 1e-9) - run.live)
             while n > 0 and run.hopper:
                 lead = run.hopper.popleft()
                 run.hopper_ids.discard(lead.id)
@@ -609,6 +631,28 @@ class DialerCore:
         heapq.heappush(self._wraps, (agent.wrap_until, agent.id))
         self._agent_changed(agent, now)
 
+    def _agent_pause(self, agent_id: str, paused: bool, now: float) -> None:
+        """Pause takes a ready agent out of the pool at once; a busy agent is
+        paused when the call and its wrap-up end (never mid-call)."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return
+        if not paused:
+            agent.pause_pending = False
+            if agent.status is AgentStatus.PAUSED:
+                self._make_ready(agent, now)
+            return
+        if agent.status is AgentStatus.READY:
+            run = self.campaigns.get(agent.campaign or "")
+            if run is not None:
+                run.ready.pop(agent.id, None)
+                self._dirty.add(run.cfg.name)
+            agent.status = AgentStatus.PAUSED
+            agent.since = now
+            self._agent_changed(agent, now)
+        elif agent.status is not AgentStatus.PAUSED:
+            agent.pause_pending = True
+
     def _make_ready(self, agent: Agent, now: float) -> None:
         """The agent can take a call: first the oldest waiting one, if any."""
         run = self.campaigns.get(agent.campaign or "")
@@ -617,8 +661,15 @@ class DialerCore:
             if agent.wrap_in == run.cfg.name:
                 run.trk.wrap_observed(now - agent.since)
         self._wrap_end(agent, now)
-        agent.status = AgentStatus.READY
         agent.since = now
+        if agent.pause_pending:
+            agent.pause_pending = False
+            agent.status = AgentStatus.PAUSED
+            self._agent_changed(agent, now)
+            if run is not None:
+                self._dirty.add(run.cfg.name)
+            return
+        agent.status = AgentStatus.READY
         if run is None:
             return
         self._dirty.add(run.cfg.name)

@@ -147,6 +147,46 @@ class Drain:
     now: float
 
 
+@dataclass(frozen=True, slots=True)
+class CampaignPause:
+    """A supervisor pauses (or resumes) a campaign: no new dials while
+    paused; live calls go on and agents keep taking them."""
+
+    now: float
+    name: str
+    paused: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SetDialLevel:
+    """A supervisor caps the campaign's lines per logged-in agent (None
+    lifts the cap; the campaign file's limits always apply too)."""
+
+    now: float
+    name: str
+    max_level: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPause:
+    """Pause or unpause an agent (a supervisor, or the agent by DTMF). An
+    agent busy with a call is paused when that call and its wrap-up end."""
+
+    now: float
+    agent_id: str
+    paused: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLogout:
+    """Force an agent out of their room (the shell hangs up their channel)."""
+
+    now: float
+    agent_id: str
+
+
 Event = (
     Tick
     | CampaignLoaded
@@ -163,4 +203,8 @@ Event = (
     | AmiUp
     | AmiDown
     | Drain
+    | CampaignPause
+    | SetDialLevel
+    | AgentPause
+    | AgentLogout
 )

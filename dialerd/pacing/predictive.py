@@ -67,8 +67,10 @@ class Predictive:
         self.talk_unc = 0.01
         #: the hour guard starts braking when the hour's headroom falls below
         #: this share of its abandon allowance
-        self.hour_scale = 0.4
-        self.hour_limit = 0.9
+        self.hour_scale = 0.5
+        self.hour_limit = 0.85
+        #: ... and always from this many agents on (the rolling-hour promise)
+        self.hour_guard_agents = 20
         self.var_floor = 0.05
         self._seen_ans = 0
         #: per horizon point: expected agents freed, its variance, expected
@@ -120,9 +122,9 @@ class Predictive:
         theta *= _guard(target * a30 - b30, max(2.0, 0.1 * target * a30))
         if self.hour_guard:
             ah, bh = r.hour(s.now)
-            # meaningful only with enough calls an hour: with 3 allowed
-            # abandons an hour, one more is noise, not a trend
-            if target * ah >= 4.0:
+            # meaningful only with enough calls an hour (with 3 allowed
+            # abandons an hour, one more is noise, not a trend) or agents
+            if target * ah >= 4.0 or s.agents_logged_in >= self.hour_guard_agents:
                 # brake against 90% of the target: the calls already ringing
                 # when the brake comes on can still abandon
                 lim = self.hour_limit * target * ah

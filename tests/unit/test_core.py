@@ -313,3 +313,39 @@ def test_reason_zero_without_cause_fails_after_wait() -> None:
     assert of(w.do(ev.Tick(w.at(1))), cmd.RecordOutcome) == []
     (rec,) = of(w.do(ev.Tick(w.at(1.5))), cmd.RecordOutcome)
     assert rec.outcome is Outcome.FAILED
+
+
+def test_paused_campaign_places_nothing_until_resumed() -> None:
+    w = World()
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
+    w.do(ev.CampaignPause(w.now, "c1", True))
+    assert of(w.agent("1001"), cmd.PlaceCall) == []
+    assert len(of(w.do(ev.CampaignPause(w.at(1), "c1", False)), cmd.PlaceCall)) == 1
+
+
+def test_dial_level_cap_limits_lines() -> None:
+    w = World(dial_mode="ratio", dial_ratio=3.0)
+    w.do(ev.SetDialLevel(w.now, "c1", 1.0))
+    w.agent("1001")
+    w.agent("1002")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(10), exhausted=False))
+    assert len(of(w.out, cmd.PlaceCall)) == 2
+    w.do(ev.SetDialLevel(w.at(1), "c1", None))
+    assert len(of(w.out, cmd.PlaceCall)) == 6
+
+
+def test_agent_pause_waits_for_call_end_and_logout_hangs_up() -> None:
+    w = World(wrap_up_s=0)
+    w.agent("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
+    (p,) = of(w.out, cmd.PlaceCall)
+    w.do(ev.CallAnswered(w.at(1), p.attempt_id, "a;1"))
+    w.do(ev.CallConnected(w.now, p.attempt_id, "1001"))
+    w.do(ev.AgentPause(w.now, "1001", True))
+    assert w.core.agents["1001"].status.value == "talking", "never paused mid-call"
+    out = w.do(ev.CallHungUp(w.at(5), p.attempt_id, 16))
+    assert w.core.agents["1001"].status.value == "paused"
+    assert of(out, cmd.PlaceCall) == []
+    assert len(of(w.do(ev.AgentPause(w.at(1), "1001", False)), cmd.PlaceCall)) == 1
+    (h,) = of(w.do(ev.AgentLogout(w.now, "1001")), cmd.HangupAgent)
+    assert h.channel == "Local/1001@a;2"

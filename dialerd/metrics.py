@@ -1,0 +1,46 @@
+"""Prometheus endpoint: the same figures as the MQTT campaign state.
+
+Off by default and bound to loopback by default: the figures name campaigns
+and agents, which is nobody's business outside the host. A private registry
+keeps two daemons in one test process (or the demo) from colliding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.agents = Gauge("dialerd_agents", "Agents by state", ["campaign", "state"], registry=r)
+        self.lines = Gauge("dialerd_lines_in_use", "Live calls", ["campaign"], registry=r)
+        self.dial_level = Gauge(
+            "dialerd_dial_level", "Lines in use per logged-in agent", ["campaign"], registry=r
+        )
+        self.dials = Counter("dialerd_dials", "Calls originated", ["campaign"], registry=r)
+        self.outcomes = Counter(
+            "dialerd_outcomes", "Attempts ended, by outcome", ["campaign", "outcome"], registry=r
+        )
+        self.abandon_rate = Gauge(
+            "dialerd_abandon_rate",
+            "Abandoned / live-answered since start",
+            ["campaign"],
+            registry=r,
+        )
+        self.ami_up = Gauge("dialerd_ami_up", "1 while AMI is logged in", registry=r)
+        self.paused = Gauge("dialerd_campaign_paused", "1 while paused", ["campaign"], registry=r)
+
+    def serve(self, host: str, port: int) -> Any:
+        return start_http_server(port, addr=host, registry=self.registry)
+
+    def campaign_state(self, name: str, state: dict[str, Any]) -> None:
+        for st in ("ready", "talking", "wrap", "paused"):
+            self.agents.labels(name, st).set(state["agents"][st])
+        self.lines.labels(name).set(state["lines_in_use"])
+        self.dial_level.labels(name).set(state["dial_level"])
+        self.abandon_rate.labels(name).set(state["abandon_rate"])
+        self.paused.labels(name).set(1 if state["paused"] else 0)
