@@ -67,8 +67,8 @@ class Predictive:
         self.talk_unc = 0.01
         #: the hour guard starts braking when the hour's headroom falls below
         #: this share of its abandon allowance
-        self.hour_scale = 0.5
-        self.hour_limit = 0.85
+        self.hour_scale = 0.6
+        self.hour_limit = 0.75
         #: ... and always from this many agents on (the rolling-hour promise)
         self.hour_guard_agents = 20
         self.var_floor = 0.05

@@ -30,8 +30,10 @@ Semantics (what the property tests hold):
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -52,6 +54,8 @@ _UNKNOWN = pn_timezone.UNKNOWN_TIMEZONE
 #: UTC-offset sampling step when looking for DST transitions (no zone changes
 #: its offset twice within 3 hours)
 _SAMPLE_S = 3 * 3600
+#: candidate instants are generated this far at a time
+_CHUNK_S = 2 * 86400
 
 MinuteRange = tuple[int, int]
 
@@ -111,6 +115,7 @@ def _merge(ranges: list[MinuteRange]) -> tuple[MinuteRange, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1024)
 def _load_zone(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
@@ -266,11 +271,22 @@ def _schedule_check(schedule: Schedule, lt: datetime, where: str) -> Decision | 
     return None
 
 
+def _zone_check(schedule: Schedule, name: str, zi: ZoneInfo, t: float) -> Decision | None:
+    """The legal window (and a callee-local schedule) in one callee zone."""
+    lo, hi = LEGAL_WINDOW
+    lt = datetime.fromtimestamp(t, zi)
+    sod = _sod(lt)
+    if not lo * 60 <= sod < hi * 60:
+        return Decision(False, "outside_legal_window", f"{name} local {lt:%a %Y-%m-%d %H:%M}")
+    if schedule.timezone is None:
+        return _schedule_check(schedule, lt, name)
+    return None
+
+
 def may_call(schedule: Schedule, zones: tuple[str, ...], now_utc: float) -> Decision:
     """Whether a number in ``zones`` may be called at ``now_utc`` (epoch s)."""
     if not zones:
         return Decision(False, "no_timezone", "the number's time zone is unknown")
-    lo, hi = LEGAL_WINDOW
     if schedule.timezone is not None:
         cz = _load_zone(schedule.timezone)
         if cz is None:  # validated on load; belt and braces
@@ -284,16 +300,9 @@ def may_call(schedule: Schedule, zones: tuple[str, ...], now_utc: float) -> Deci
         zi = _load_zone(name)
         if zi is None:
             return Decision(False, "unknown_timezone", name)
-        lt = datetime.fromtimestamp(now_utc, zi)
-        sod = _sod(lt)
-        if not lo * 60 <= sod < hi * 60:
-            return Decision(
-                False, "outside_legal_window", f"{name} local {lt:%a %Y-%m-%d %H:%M}"
-            )
-        if schedule.timezone is None:
-            refused = _schedule_check(schedule, lt, name)
-            if refused is not None:
-                return refused
+        refused = _zone_check(schedule, name, zi, now_utc)
+        if refused is not None:
+            return refused
     return ALLOWED
 
 
@@ -335,12 +344,37 @@ def _wall_candidates(zi: ZoneInfo, minutes: frozenset[int], start: float, end: f
     while d <= last:
         for m in minutes:
             for fold in (0, 1):
-                wall = datetime.combine(d, time(m // 60, m % 60), tzinfo=zi).replace(fold=fold)
-                t = wall.timestamp()
+                t = datetime(d.year, d.month, d.day, m // 60, m % 60, tzinfo=zi, fold=fold).timestamp()
                 if start < t <= end:
                     out.add(t)
         d += timedelta(days=1)
     return out
+
+
+class _Candidates:
+    """The instants where one zone's verdict may change, generated lazily in
+    chunks of :data:`_CHUNK_S` up to the horizon."""
+
+    def __init__(self, zi: ZoneInfo, minutes: frozenset[int], start: float, end: float) -> None:
+        self._zi = zi
+        self._minutes = minutes
+        self._covered = start
+        self._end = end
+        self._items: list[float] = []
+
+    def after(self, t: float) -> float | None:
+        """The first candidate strictly after ``t``; None past the horizon."""
+        while True:
+            k = bisect.bisect_right(self._items, t)
+            if k < len(self._items):
+                return self._items[k]
+            if self._covered >= self._end:
+                return None
+            lo, hi = self._covered, min(self._covered + _CHUNK_S, self._end)
+            new = _wall_candidates(self._zi, self._minutes, lo, hi)
+            new.update(_transitions(self._zi, lo, hi))
+            self._items.extend(sorted(new))
+            self._covered = hi
 
 
 def next_allowed(
@@ -352,24 +386,30 @@ def next_allowed(
     """The earliest instant ``>= now_utc`` at which :func:`may_call` allows a
     call, or None when there is none within ``horizon_days`` (or no zone).
 
-    Exact: the verdict is constant between consecutive candidate instants
-    (every range boundary and midnight in every zone's wall time, with both
-    folds, plus every UTC-offset change), so the first candidate that is
-    allowed is the answer.
+    Exact: each constraint (the campaign-zone schedule, each callee zone's
+    legal window and local schedule) can only change its verdict at its own
+    candidate instants (range boundaries and midnight in that zone's wall
+    time, mapped with both folds, and the zone's UTC-offset changes). So when
+    a constraint refuses at ``t``, nothing before its next candidate can be
+    allowed: jump there and check again, until every constraint agrees.
     """
-    if may_call(schedule, zones, now_utc).ok:
-        return now_utc
     if not zones:
         return None
     end = now_utc + horizon_days * 86400
-    cands: set[float] = set()
+    checks: list[tuple[Callable[[float], Decision | None], _Candidates]] = []
     legal = frozenset({LEGAL_WINDOW[0], LEGAL_WINDOW[1], 0})
     if schedule.timezone is not None:
         cz = _load_zone(schedule.timezone)
         if cz is None:
             return None
-        cands |= _wall_candidates(cz, schedule.boundary_minutes(), now_utc, end)
-        cands.update(_transitions(cz, now_utc, end))
+        where = f"campaign zone {schedule.timezone}"
+
+        def campaign_check(t: float, cz: ZoneInfo = cz) -> Decision | None:
+            return _schedule_check(schedule, datetime.fromtimestamp(t, cz), where)
+
+        checks.append(
+            (campaign_check, _Candidates(cz, schedule.boundary_minutes(), now_utc, end))
+        )
         zone_minutes = legal
     else:
         zone_minutes = legal | schedule.boundary_minutes()
@@ -377,12 +417,28 @@ def next_allowed(
         zi = _load_zone(name)
         if zi is None:
             return None
-        cands |= _wall_candidates(zi, zone_minutes, now_utc, end)
-        cands.update(_transitions(zi, now_utc, end))
-    for t in sorted(c for c in cands if now_utc < c <= end):
-        if may_call(schedule, zones, t).ok:
-            return t
-    return None
+
+        def zone_check(t: float, name: str = name, zi: ZoneInfo = zi) -> Decision | None:
+            return _zone_check(schedule, name, zi, t)
+
+        checks.append((zone_check, _Candidates(zi, zone_minutes, now_utc, end)))
+    t = now_utc
+    agreed = 0  # constraints in a row that allow t
+    i = 0
+    while agreed < len(checks):
+        check, cands = checks[i]
+        if check(t) is None:
+            agreed += 1
+        else:
+            nxt = cands.after(t)
+            if nxt is None:
+                return None
+            t = nxt
+            agreed = 1 if check(t) is None else 0
+            if agreed == 0:
+                continue  # same constraint, next candidate
+        i = (i + 1) % len(checks)
+    return t
 
 
 def local_day_start(zones: tuple[str, ...], now_utc: float) -> float:

@@ -97,8 +97,12 @@ def test_leads_import_missing_csv(conf: Path, tmp_path: Path) -> None:
     assert main(["leads", "import", "example-sales", str(tmp_path / "x.csv"), "-c", str(conf)]) == 1
 
 
-def test_stubs_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run"]) == 2
+def test_run_with_missing_config_and_usage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # `run` with a settings file that does not exist: a clear error, exit 1
+    assert main(["run", "--config", str(tmp_path / "nope.yaml")]) == 1
+    assert "nope.yaml" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 2
