@@ -183,7 +183,7 @@ class RingEstimator:
     growing weight, so an update is O(1).
     """
 
-    def __init__(self, ring_timeout_s: float, halflife: float = 600.0) -> None:
+    def __init__(self, ring_timeout_s: float, halflife: float = 300.0) -> None:
         self.nsec = math.ceil(ring_timeout_s) + 3
         self.ans = [0.0] * self.nsec
         self.oth = [0.0] * self.nsec

@@ -344,7 +344,9 @@ def _wall_candidates(zi: ZoneInfo, minutes: frozenset[int], start: float, end: f
     while d <= last:
         for m in minutes:
             for fold in (0, 1):
-                t = datetime(d.year, d.month, d.day, m // 60, m % 60, tzinfo=zi, fold=fold).timestamp()
+                t = datetime(
+                    d.year, d.month, d.day, m // 60, m % 60, tzinfo=zi, fold=fold
+                ).timestamp()
                 if start < t <= end:
                     out.add(t)
         d += timedelta(days=1)
@@ -407,9 +409,7 @@ def next_allowed(
         def campaign_check(t: float, cz: ZoneInfo = cz) -> Decision | None:
             return _schedule_check(schedule, datetime.fromtimestamp(t, cz), where)
 
-        checks.append(
-            (campaign_check, _Candidates(cz, schedule.boundary_minutes(), now_utc, end))
-        )
+        checks.append((campaign_check, _Candidates(cz, schedule.boundary_minutes(), now_utc, end)))
         zone_minutes = legal
     else:
         zone_minutes = legal | schedule.boundary_minutes()

@@ -113,7 +113,7 @@ def test_aging_bins_match_a_scan(script: list[tuple[float, bool]]) -> None:
 # ------------------------------------------------------------- estimators
 def test_ring_estimator_learns_answer_probability() -> None:
     rng = random.Random(3)
-    est = RingEstimator(25)
+    est = RingEstimator(25, halflife=3000)
     for _ in range(3000):
         ans = rng.random() < 0.3
         est.observe(rng.uniform(4, 18) if ans else 25, ans)
