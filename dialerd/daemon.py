@@ -21,17 +21,22 @@ import structlog
 
 from dialerd import sdnotify
 from dialerd.asterisk import mapping
-from dialerd.asterisk.ami import AmiAuthError, AmiClient, AmiError, AmiUnavailable
+from dialerd.asterisk.ami import (
+    AmiAuthError,
+    AmiClient,
+    AmiConnectionLost,
+    AmiError,
+    AmiUnavailable,
+)
 from dialerd.asterisk.safety import UnsafeValue
 from dialerd.campaign.loader import load_campaign_file, load_campaigns_dir
 from dialerd.campaign.model import Campaign
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
-from dialerd.core.models import AgentStatus, Outcome
+from dialerd.core.models import AgentStatus, Lead
 from dialerd.metrics import Metrics
 from dialerd.mqtt.bridge import MqttBridge
-from dialerd.rules.retry import decide
 from dialerd.settings import Settings
 from dialerd.store.db import LeadNotDialableError, Store
 
@@ -81,7 +86,6 @@ class Daemon:
         s = self.settings
         self.store = await Store.open(Path(s.store.path))
         released = await self.store.release_all_held()
-        await self._close_stale_attempts()
         log.info("store.open", path=str(s.store.path), released_held=released)
         self._load_campaigns()
         loop = asyncio.get_running_loop()
@@ -178,22 +182,52 @@ class Daemon:
 
     def _ami_up(self) -> None:
         self.queue.put_nowait(ev.AmiUp(self.clock()))
-        self._spawn(self._resync_agents())
+        self._spawn(self._resync())
 
-    async def _resync_agents(self) -> None:
-        """Learn which agents already sit in their rooms (logged in before we
-        connected): a ConfbridgeJoin we never saw must not leave them idle."""
-        assert self.ami is not None
+    async def _resync(self) -> None:
+        """After every AMI login: what is live in Asterisk right now.
+
+        ConfbridgeJoin and Hangup are only seen live; agents who logged in
+        before we connected, calls a killed run left behind and calls that
+        ended while AMI was down are found here instead, in one ``Resync``
+        the core applies atomically."""
+        assert self.ami is not None and self.store is not None
+        taken_at = self.clock()
         try:
             resp = await self.ami.action({"Action": "CoreShowChannels"})
+            stored = await self.store.open_attempts()
         except (AmiError, TimeoutError) as exc:
             log.warning("ami.resync_failed", error=str(exc))
             return
         msgs = resp if isinstance(resp, list) else [resp]
-        joined = mapping.agents_in_rooms(msgs, self.clock())
-        for e in joined:
-            self.queue.put_nowait(e)
-        log.info("ami.resync", agents_in_rooms=len(joined))
+        open_ids = {oa.attempt_id for oa in stored}
+        calls = mapping.live_calls(
+            msgs, lambda uid: uid in open_ids or uid in self.core.calls
+        )
+        unknown = []
+        for oa in stored:
+            if oa.attempt_id in self.core.calls:
+                continue
+            lead = await self.store.get_lead(oa.lead_id)
+            if lead is None:
+                continue
+            unknown.append(
+                ev.OpenAttempt(
+                    oa.attempt_id,
+                    oa.campaign,
+                    Lead(lead.id, lead.campaign, lead.phone, lead.attempts, lead.priority,
+                         lead.timezone, lead.fields),
+                    oa.started_at,
+                )
+            )
+        agents = mapping.agents_in_rooms(msgs, taken_at)
+        self.queue.put_nowait(ev.Resync(taken_at, tuple(calls), tuple(agents), tuple(unknown)))
+        log.info(
+            "ami.resync",
+            agents_in_rooms=len(agents),
+            live_calls=len(calls),
+            open_attempts_of_earlier_runs=len(unknown),
+        )
 
     def _load_campaigns(self, keep_broken: bool = False) -> None:
         found, errors = load_campaigns_dir(Path(self.settings.campaigns_dir))
@@ -235,32 +269,6 @@ class Daemon:
     async def _ensure_campaign(self, c: Campaign) -> None:
         assert self.store is not None
         await self.store.ensure_campaign(c.name)
-
-    async def _close_stale_attempts(self) -> None:
-        """Attempts a previous run left open are closed as interrupted, so
-        the retry rules (not a restart) decide when the lead is dialed again.
-        (Adopting calls still live in Asterisk is the reconciliation step.)"""
-        assert self.store is not None
-        found, _ = load_campaigns_dir(Path(self.settings.campaigns_dir))
-        now = self.clock()
-        for oa in await self.store.open_attempts():
-            lead = await self.store.get_lead(oa.lead_id)
-            camp = found.get(oa.campaign)
-            if lead is None or camp is None:
-                continue
-            update = decide(camp.retry, lead.id, lead.attempts, Outcome.INTERRUPTED, now)
-            await self.store.finish_attempt(
-                cmd.RecordOutcome(
-                    attempt_id=oa.attempt_id,
-                    campaign=oa.campaign,
-                    lead_id=lead.id,
-                    outcome=Outcome.INTERRUPTED,
-                    ended_at=now,
-                    lead=update,
-                    detail="left open by a previous run",
-                )
-            )
-            log.warning("attempt.closed_stale", attempt_id=oa.attempt_id, campaign=oa.campaign)
 
     # ---------------------------------------------------------------- loop
     async def _ticker(self) -> None:
@@ -497,6 +505,12 @@ class Daemon:
             fut = self.ami.send(action)
             resp = await self.ami.wait_future(fut, c.ring_timeout_s + ORIGINATE_GRACE_S)
             ok, reason, detail = mapping.originate_result(resp)
+        except AmiConnectionLost as exc:
+            # the call may well be ringing: the next Resync decides its fate
+            self.queue.put_nowait(
+                ev.OriginateResult(self.clock(), c.attempt_id, False, None, str(exc), lost=True)
+            )
+            return
         except (AmiError, TimeoutError) as exc:
             ok, reason, detail = False, None, f"{type(exc).__name__}: {exc}"
         self.queue.put_nowait(ev.OriginateResult(self.clock(), c.attempt_id, ok, reason, detail))

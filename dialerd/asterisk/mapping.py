@@ -150,3 +150,27 @@ def agents_in_rooms(channels: list[Mapping[str, Any]], now: float) -> list[ev.Ag
             )
         )
     return out
+
+
+def live_calls(channels: list[Mapping[str, Any]], is_attempt: Any) -> list[ev.LiveCall]:
+    """Customer channels of ours among ``CoreShowChannels`` results.
+
+    ``is_attempt(uniqueid)`` says whether a Uniqueid is one of our attempt
+    ids (the ``ChannelId`` we originated with)."""
+    out = []
+    for ch in channels:
+        if str(ch.get("Event", "")) != "CoreShowChannel":
+            continue
+        uid = str(ch.get("Uniqueid", ""))
+        if not is_attempt(uid):
+            continue
+        app = str(ch.get("Application", "")).lower()
+        args = str(ch.get("ApplicationData", "")).split(",")
+        if app == "confbridge" and args[0].startswith(ROOM_PREFIX):
+            where, agent = "room", args[0][len(ROOM_PREFIX) :]
+        elif str(ch.get("ChannelStateDesc", "")) == "Up":
+            where, agent = "outbound", None  # answered, not (yet) in a room
+        else:
+            where, agent = "ringing", None
+        out.append(ev.LiveCall(uid, str(ch.get("Channel", "")), where, agent))
+    return out

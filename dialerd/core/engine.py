@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dialerd.campaign.model import Campaign
+from dialerd.campaign.model import Campaign, RetryRules
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.models import AgentStatus, CallState, Lead, Outcome
@@ -209,6 +209,8 @@ class DialerCore:
                     self._dirty.add(name)
             case ev.AgentPause(agent_id=aid, paused=paused):
                 self._agent_pause(aid, paused, now)
+            case ev.Resync():
+                self._resync(event)
             case ev.AgentLogout(agent_id=aid):
                 agent = self.agents.get(aid)
                 if agent is not None and agent.channel:
@@ -381,6 +383,11 @@ class DialerCore:
         call.reason = e.reason
         if call.state is not CallState.DIALING:
             return  # already answered: the UserEvent beat the response
+        if e.lost:
+            # AMI dropped with the Originate outstanding: the call may ring on.
+            # Its Hangup (cause) or the next Resync (gone: interrupted) ends it.
+            call.reason = 0
+            return
         if not e.success:
             if e.reason == 0 and not call.cause:
                 # Reason 0 covers no-answer and real failures alike: the
@@ -478,7 +485,11 @@ class DialerCore:
                 if call.originate_ok:
                     outcome = Outcome.CUSTOMER_HANGUP
                 elif call.reason == 0 and not call.cause:
-                    return  # wait for a half that carries the cause (or the tick)
+                    # wait for a half that carries the cause (or the tick)
+                    if call.attempt_id not in self._cause_wait:
+                        call.fail_at = e.now
+                        self._cause_wait[call.attempt_id] = None
+                    return
                 else:
                     outcome = outcome_for_reason(call.reason, call.cause)
                 self._cause_wait.pop(call.attempt_id, None)
@@ -552,6 +563,90 @@ class DialerCore:
             )
         )
         self._dirty.add(call.campaign)
+
+    # ------------------------------------------------------------- resync
+    def _resync(self, e: ev.Resync) -> None:
+        """Apply a snapshot of what is live in Asterisk (see ``ev.Resync``)."""
+        now = e.now
+        live = {c.attempt_id: c for c in e.calls}
+        # agents first: an adopted call below may make one of them busy
+        in_room = {a.agent_id for a in e.agents}
+        for aid in [a for a in self.agents if a not in in_room]:
+            self._agent_left(aid, now)
+        for a in e.agents:
+            self._agent_joined(a)
+        # our calls that ended while AMI was away: close them by what we knew
+        for call in list(self.calls.values()):
+            if call.attempt_id in live or call.started_at >= now:
+                continue  # live, or placed after the snapshot was taken
+            if call.state is CallState.CONNECTED:
+                outcome = Outcome.ANSWERED
+            elif call.state is CallState.DIALING:
+                outcome = Outcome.INTERRUPTED
+            else:
+                outcome = Outcome.ABANDONED  # the dialplan's fail-safe had it
+            self._cause_wait.pop(call.attempt_id, None)
+            self._finish(call, outcome, now, "ended unseen (AMI was away)")
+        # attempts an earlier run left open: adopt the live, close the rest
+        for oa in e.open_attempts:
+            if oa.attempt_id in self.calls or oa.lead.id in self.live_leads:
+                continue
+            run = self.campaigns.get(oa.campaign)
+            lc = live.get(oa.attempt_id)
+            if run is not None and lc is not None:
+                self._adopt(run, oa, lc, now)
+                continue
+            rules = run.cfg.retry if run is not None else RetryRules()
+            self._out.append(
+                cmd.RecordOutcome(
+                    attempt_id=oa.attempt_id,
+                    campaign=oa.campaign,
+                    lead_id=oa.lead.id,
+                    outcome=Outcome.INTERRUPTED,
+                    ended_at=now,
+                    lead=decide(rules, oa.lead.id, oa.lead.attempts, Outcome.INTERRUPTED, now),
+                    detail="left open by an earlier run, not live in Asterisk",
+                )
+            )
+        self._dirty.update(self.campaigns)
+
+    def _adopt(self, run: CampaignRun, oa: ev.OpenAttempt, lc: ev.LiveCall, now: float) -> None:
+        """Take over a live call of an earlier run: its end is recorded once
+        and its lead stays out of the hopper until then."""
+        call = Call(oa.attempt_id, oa.campaign, oa.lead, CallState.DIALING, oa.started_at)
+        call.channel = lc.channel
+        self.calls[call.attempt_id] = call
+        self.live_leads.add(oa.lead.id)
+        run.live += 1
+        if lc.where == "ringing":
+            # its OriginateResponse went to the dead run: the hangup cause
+            # classifies it (Reason 0 semantics), an answer goes the usual way
+            call.originate_done, call.reason = True, 0
+            run.dialing += 1
+            run.trk.dial_started(now)
+            return
+        call.answered_at = now  # not known exactly: it was answered before now
+        run.stats.answered += 1
+        agent = self.agents.get(lc.agent_id or "")
+        if lc.where == "room" and agent is not None and agent.call is None:
+            call.state = CallState.CONNECTED
+            call.connected_at = now
+            call.agent_id = agent.id
+            run.stats.connected += 1
+            run_a = self.campaigns.get(agent.campaign or "")
+            if run_a is not None:
+                run_a.ready.pop(agent.id, None)
+                if agent.status is AgentStatus.WRAP:
+                    run_a.wrap -= 1
+                run_a.talking += 1
+            self._busy_start(agent, now)
+            agent.status = AgentStatus.TALKING
+            agent.call = call.attempt_id
+            agent.since = now
+            self._agent_changed(agent, now)
+        else:
+            # answered, waiting or hearing the message: the fail-safe owns it
+            call.state = CallState.ABANDONING
 
     # --------------------------------------------------------------- agents
     def _agent_joined(self, e: ev.AgentJoined) -> None:

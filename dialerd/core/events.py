@@ -106,14 +106,17 @@ class CallHungUp:
 @dataclass(frozen=True, slots=True)
 class OriginateResult:
     """The final answer to an Originate (AMI ``OriginateResponse``), or the
-    shell's verdict that none will come (``reason`` None: action refused,
-    timed out, or the connection was lost with the action outstanding)."""
+    shell's verdict that none will come (``reason`` None: action refused or
+    timed out). ``lost``: the AMI connection dropped with the action
+    outstanding; the call may be live, so the core keeps it until its
+    Hangup or a ``Resync`` settles it."""
 
     now: float
     attempt_id: str
     success: bool
     reason: int | None
     detail: str = ""
+    lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +190,46 @@ class AgentLogout:
     agent_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """A customer channel Asterisk reports live, found by its Uniqueid (the
+    attempt id): ``where`` is ``ringing`` (not answered yet), ``outbound``
+    (answered, in the 2 s window or the safe-harbor message) or ``room``
+    (in ``agent_id``'s room)."""
+
+    attempt_id: str
+    channel: str
+    where: str
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAttempt:
+    """An attempt the store has open that this core does not know (a run
+    that crashed or was killed left it): adopted if live, else closed."""
+
+    attempt_id: str
+    campaign: str
+    lead: Lead
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """What Asterisk says is live, taken at ``now`` (AMI login, reconnect).
+
+    Handled atomically so no pacing decision sees half of it: calls of a
+    previous run are adopted (their end is recorded once, their lead is never
+    re-dialed meanwhile), calls that ended unseen are closed, agents are
+    matched to their rooms (an agent talking to an adopted customer is busy).
+    """
+
+    now: float
+    calls: tuple[LiveCall, ...]
+    agents: tuple[AgentJoined, ...]
+    open_attempts: tuple[OpenAttempt, ...]
+
+
 Event = (
     Tick
     | CampaignLoaded
@@ -207,4 +250,5 @@ Event = (
     | SetDialLevel
     | AgentPause
     | AgentLogout
+    | Resync
 )

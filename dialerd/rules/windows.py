@@ -17,7 +17,8 @@ Semantics (what the property tests hold):
     call centre's opening hours, read once in that zone; the legal window
     still applies in every callee zone.
 
-* Wall time is computed from the instant (``datetime.fromtimestamp(t, zone)``),
+* Wall time is computed from the instant (``datetime.fromtimestamp(t, zone)``
+  of the whole second holding ``t``),
   so every instant has exactly one local time: DST gaps and repeated hours
   need no special case in :func:`may_call`. :func:`next_allowed` finds the
   exact earliest allowed instant by testing every instant where the answer
@@ -258,8 +259,15 @@ def zones_for_lead(e164: str, timezone: str | None = None) -> tuple[str, ...]:
     return zones_for_number(e164)
 
 
-def _sod(lt: datetime) -> float:
-    return lt.hour * 3600 + lt.minute * 60 + lt.second + lt.microsecond / 1e6
+def _wall(t: float, zi: ZoneInfo) -> datetime:
+    """Wall time of the whole second holding ``t``. Every boundary is a whole
+    second, so this decides exactly as the real instant would, without
+    ``fromtimestamp`` rounding 07:59:59.9999998 up to 08:00."""
+    return datetime.fromtimestamp(math.floor(t), zi)
+
+
+def _sod(lt: datetime) -> int:
+    return lt.hour * 3600 + lt.minute * 60 + lt.second
 
 
 def _schedule_check(schedule: Schedule, lt: datetime, where: str) -> Decision | None:
@@ -274,7 +282,7 @@ def _schedule_check(schedule: Schedule, lt: datetime, where: str) -> Decision | 
 def _zone_check(schedule: Schedule, name: str, zi: ZoneInfo, t: float) -> Decision | None:
     """The legal window (and a callee-local schedule) in one callee zone."""
     lo, hi = LEGAL_WINDOW
-    lt = datetime.fromtimestamp(t, zi)
+    lt = _wall(t, zi)
     sod = _sod(lt)
     if not lo * 60 <= sod < hi * 60:
         return Decision(False, "outside_legal_window", f"{name} local {lt:%a %Y-%m-%d %H:%M}")
@@ -292,7 +300,7 @@ def may_call(schedule: Schedule, zones: tuple[str, ...], now_utc: float) -> Deci
         if cz is None:  # validated on load; belt and braces
             return Decision(False, "unknown_timezone", schedule.timezone)
         refused = _schedule_check(
-            schedule, datetime.fromtimestamp(now_utc, cz), f"campaign zone {schedule.timezone}"
+            schedule, _wall(now_utc, cz), f"campaign zone {schedule.timezone}"
         )
         if refused is not None:
             return refused
@@ -407,7 +415,7 @@ def next_allowed(
         where = f"campaign zone {schedule.timezone}"
 
         def campaign_check(t: float, cz: ZoneInfo = cz) -> Decision | None:
-            return _schedule_check(schedule, datetime.fromtimestamp(t, cz), where)
+            return _schedule_check(schedule, _wall(t, cz), where)
 
         checks.append((campaign_check, _Candidates(cz, schedule.boundary_minutes(), now_utc, end)))
         zone_minutes = legal
@@ -449,7 +457,7 @@ def local_day_start(zones: tuple[str, ...], now_utc: float) -> float:
         zi = _load_zone(name)
         if zi is None:
             continue
-        d = datetime.fromtimestamp(now_utc, zi).date()
+        d = _wall(now_utc, zi).date()
         starts.append(_first_instant_of(d, zi))
     return min(starts) if starts else now_utc - 86400
 
@@ -462,7 +470,7 @@ def next_local_day_start(zones: tuple[str, ...], now_utc: float) -> float:
         zi = _load_zone(name)
         if zi is None:
             continue
-        d = datetime.fromtimestamp(now_utc, zi).date() + timedelta(days=1)
+        d = _wall(now_utc, zi).date() + timedelta(days=1)
         starts.append(_first_instant_of(d, zi))
     return max(starts) if starts else now_utc + 86400
 

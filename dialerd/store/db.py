@@ -296,6 +296,43 @@ class Store:
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
+    async def record_agent_event(
+        self, agent_id: str, campaign: str | None, state: str, at: float
+    ) -> None:
+        """Append one agent state change to the history reports read (agent
+        hours, occupancy). ``state`` is the core's: ready, reserved, talking,
+        wrap, paused, logged_out."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO agent_events (agent_id, campaign, state, at) VALUES (?, ?, ?, ?)",
+                (agent_id, campaign, state, at),
+            )
+
+    async def agent_events(
+        self, since: float | None = None, until: float | None = None
+    ) -> list[tuple[str, str | None, str, float]]:
+        """(agent_id, campaign, state, at) in [since, until), ordered by agent
+        and time; each agent's last event before ``since`` comes first, so
+        the state an agent was in when the period began is known."""
+        lo = float("-inf") if since is None else since
+        hi = float("inf") if until is None else until
+        rows: list[Any] = []
+        if since is not None:
+            # SQLite: the bare columns come from the row holding MAX(at)
+            rows += await self._fetchall(
+                "SELECT agent_id, campaign, state, MAX(at) FROM agent_events "
+                "WHERE at < ? GROUP BY agent_id",
+                (lo,),
+            )
+        rows += await self._fetchall(
+            "SELECT agent_id, campaign, state, at FROM agent_events "
+            "WHERE at >= ? AND at < ? ORDER BY agent_id, at, id",
+            (lo, hi),
+        )
+        out = [(r[0], r[1], r[2], float(r[3])) for r in rows]
+        out.sort(key=lambda e: (e[0], e[3]))
+        return out
+
     # ------------------------------------------------------------------ import
 
     async def insert_leads(self, campaign: str, rows: Sequence[LeadRow], now: float) -> int:
@@ -349,6 +386,95 @@ class Store:
                 (campaign,),
             )
         return [StoredAttempt(*r) for r in rows]
+
+    async def query_leads(
+        self,
+        campaign: str,
+        status: Sequence[str] | None = None,
+        limit: int | None = None,
+        after_id: int = 0,
+    ) -> list[StoredLead]:
+        """Leads of a campaign in id order, optionally of some statuses;
+        ``after_id`` pages through a large campaign."""
+        sql = f"SELECT {_LEAD_COLS} FROM leads WHERE campaign = ? AND id > ?"
+        params: list[Any] = [campaign, after_id]
+        if status:
+            sql += f" AND status IN ({', '.join('?' * len(status))})"
+            params += list(status)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_stored_lead(r) for r in await self._fetchall(sql, params)]
+
+    async def attempts_of_leads(self, lead_ids: Sequence[int]) -> list[StoredAttempt]:
+        """Attempts of the given leads, by lead then start time (the export)."""
+        out: list[StoredAttempt] = []
+        for i in range(0, len(lead_ids), 500):
+            chunk = list(lead_ids[i : i + 500])
+            rows = await self._fetchall(
+                f"SELECT {_ATTEMPT_COLS} FROM attempts "
+                f"WHERE lead_id IN ({', '.join('?' * len(chunk))}) ORDER BY lead_id, started_at",
+                chunk,
+            )
+            out += [StoredAttempt(*r) for r in rows]
+        return out
+
+    async def reset_leads(
+        self,
+        campaign: str,
+        status: Sequence[str] = ("done",),
+        reasons: Sequence[str] | None = None,
+        now: float | None = None,
+    ) -> tuple[int, int]:
+        """List recycling: finished (or retry) leads go back to ``new`` with
+        no attempts, due now. Leads ``dialing`` are refused, and so are leads
+        a running daemon holds in its hopper. Returns (reset, held_skipped).
+        ``reasons`` filters on ``final_reason`` (e.g. ``max_attempts_busy``).
+        The attempt log is never touched."""
+        if "dialing" in status:
+            raise StoreError("leads that are dialing cannot be reset")
+        bad = set(status) - {"done", "retry", "new"}
+        if bad or not status:
+            raise StoreError(f"cannot reset leads of status {sorted(bad) or '(none)'}")
+        at = time.time() if now is None else now
+        where = f"campaign = ? AND status IN ({', '.join('?' * len(status))})"
+        params: list[Any] = [campaign, *status]
+        if reasons:
+            where += f" AND final_reason IN ({', '.join('?' * len(reasons))})"
+            params += list(reasons)
+        async with self._tx() as db:
+            async with db.execute(
+                f"SELECT COUNT(*) FROM leads WHERE {where} AND held = 1", params
+            ) as cur:
+                row = await cur.fetchone()
+            held = int(row[0]) if row else 0
+            cur2 = await db.execute(
+                "UPDATE leads SET status = 'new', attempts = 0, next_due_at = ?, "
+                "last_outcome = NULL, final_reason = NULL, updated_at = ? "
+                f"WHERE {where} AND held = 0",
+                [at, at, *params],
+            )
+            return cur2.rowcount, held
+
+    async def report_attempts(
+        self, campaign: str | None, since: float | None, until: float | None
+    ) -> list[StoredAttempt]:
+        """Finished and live attempts started in [since, until)."""
+        sql = f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE started_at >= ? AND started_at < ?"
+        params: list[Any] = [
+            float("-inf") if since is None else since,
+            float("inf") if until is None else until,
+        ]
+        if campaign is not None:
+            sql += " AND campaign = ?"
+            params.append(campaign)
+        rows = await self._fetchall(sql + " ORDER BY started_at", params)
+        return [StoredAttempt(*r) for r in rows]
+
+    async def campaign_names(self) -> list[str]:
+        rows = await self._fetchall("SELECT name FROM campaigns ORDER BY name")
+        return [r[0] for r in rows]
 
     async def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
         """``EXPLAIN QUERY PLAN`` details, so tests can prove a query uses its index."""

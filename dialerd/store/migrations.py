@@ -160,4 +160,20 @@ async def _v1(conn: aiosqlite.Connection) -> None:
     )
 
 
+@upgrade_table.register("agent_events: agent state history (reports' agent hours)")
+async def _v2(conn: aiosqlite.Connection) -> None:
+    await _run(
+        conn,
+        """CREATE TABLE agent_events (
+            id        INTEGER PRIMARY KEY,
+            agent_id  TEXT NOT NULL,
+            campaign  TEXT,
+            state     TEXT NOT NULL,
+            at        REAL NOT NULL
+        )""",
+        "CREATE INDEX agent_events_at ON agent_events (at)",
+        "CREATE INDEX agent_events_agent ON agent_events (agent_id, at)",
+    )
+
+
 MIGRATIONS = upgrade_table.migrations

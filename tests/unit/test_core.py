@@ -349,3 +349,80 @@ def test_agent_pause_waits_for_call_end_and_logout_hangs_up() -> None:
     assert len(of(w.do(ev.AgentPause(w.at(1), "1001", False)), cmd.PlaceCall)) == 1
     (h,) = of(w.do(ev.AgentLogout(w.now, "1001")), cmd.HangupAgent)
     assert h.channel == "Local/1001@a;2"
+
+
+# ------------------------------------------------------------------ resync
+
+
+def _agent_ev(w: World, aid: str) -> ev.AgentJoined:
+    return ev.AgentJoined(w.now, aid, f"Local/{aid}@a;2", f"u-{aid}")
+
+
+def test_resync_adopts_earlier_runs_calls_and_closes_dead_ones() -> None:
+    w = World(wrap_up_s=0)
+    ringing = ev.OpenAttempt("old-1", "c1", Lead(1, "c1", "+442071200001"), w.now - 5)
+    in_room = ev.OpenAttempt("old-2", "c1", Lead(2, "c1", "+442071200002"), w.now - 60)
+    dead = ev.OpenAttempt("old-3", "c1", Lead(3, "c1", "+442071200003", attempts=1), w.now - 9)
+    out = w.do(
+        ev.Resync(
+            w.now,
+            calls=(
+                ev.LiveCall("old-1", "L/1;1", "ringing"),
+                ev.LiveCall("old-2", "L/2;1", "room", "1001"),
+            ),
+            agents=(_agent_ev(w, "1001"), _agent_ev(w, "1002")),
+            open_attempts=(ringing, in_room, dead),
+        )
+    )
+    (closed,) = of(out, cmd.RecordOutcome)
+    assert closed.attempt_id == "old-3" and closed.outcome is Outcome.INTERRUPTED
+    assert closed.lead.status is LeadStatus.RETRY
+    assert w.core.agents["1001"].status.value == "talking", "agent with a customer is busy"
+    # the hopper offers the adopted leads again: never dialed while live
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(4), exhausted=False))
+    # agent 1002 is ready, but the adopted ringing call is its line already
+    assert of(w.out, cmd.PlaceCall) == []
+    # the adopted ringing call ends by its cause, the room call as answered
+    out = w.do(ev.CallHungUp(w.at(1), "old-1", 17))
+    (r1,) = of(out, cmd.RecordOutcome)
+    assert r1.outcome is Outcome.BUSY
+    placed = of(w.out, cmd.PlaceCall)
+    assert len(placed) == 1 and placed[0].lead_id not in (1, 2), "adopted leads are live"
+    (r2,) = of(w.do(ev.CallHungUp(w.at(1), "old-2", 16)), cmd.RecordOutcome)
+    assert r2.outcome is Outcome.ANSWERED and r2.agent_id == "1001"
+    assert w.core.agents["1001"].status.value in ("ready", "reserved")
+
+
+def test_lost_originate_kept_until_resync_or_hangup() -> None:
+    w = World()
+    w.agent("1001")
+    w.agent("1002")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
+    a, b = of(w.out, cmd.PlaceCall)[:2]
+    w.do(ev.AmiDown(w.at(1), "lost"))
+    assert of(w.do(ev.OriginateResult(w.now, a.attempt_id, False, None, lost=True)),
+              cmd.RecordOutcome) == []
+    w.do(ev.OriginateResult(w.now, b.attempt_id, False, None, lost=True))
+    # a's far end gives up while we are away; we see its hangup after all
+    (ra,) = of(w.do(ev.CallHungUp(w.at(1), a.attempt_id, 19)), cmd.RecordOutcome)
+    assert ra.outcome is Outcome.NO_ANSWER
+    # b vanished unseen: the resync closes it as interrupted (retried later)
+    w.do(ev.AmiUp(w.at(1)))
+    out = w.do(ev.Resync(w.now, (), (_agent_ev(w, "1001"), _agent_ev(w, "1002")), ()))
+    (rb,) = [r for r in of(out, cmd.RecordOutcome) if r.attempt_id == b.attempt_id]
+    assert rb.outcome is Outcome.INTERRUPTED and rb.lead.status is LeadStatus.RETRY
+
+
+def test_resync_closes_calls_that_ended_unseen_and_agents_gone() -> None:
+    w = World()
+    w.agent("1001")
+    w.agent("1002")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
+    a = of(w.out, cmd.PlaceCall)[0]
+    w.do(ev.CallAnswered(w.at(2), a.attempt_id, "a;1"))
+    w.do(ev.CallConnected(w.now, a.attempt_id, "1001"))
+    w.do(ev.AmiDown(w.at(10), "lost"))
+    out = w.do(ev.Resync(w.at(5), (), (_agent_ev(w, "1001"),), ()))
+    recs = {r.attempt_id: r for r in of(out, cmd.RecordOutcome)}
+    assert recs[a.attempt_id].outcome is Outcome.ANSWERED
+    assert "1002" not in w.core.agents, "an agent no longer in a room is logged out"

@@ -1,0 +1,210 @@
+"""The daemon's local control socket: live state and supervisor commands
+for ``dialerd status`` and ``dialerd campaign pause|resume``.
+
+A Unix socket speaking newline-delimited JSON, one request object per line
+and one reply object per line. ``{"command": "status"}`` returns the live
+figures; any other object is handed to the daemon's ``supervisor_command``
+(the same validation as MQTT commands) and its reply returned.
+
+Access is the file's: mode 0660, so the daemon's user and group only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dialerd.daemon import Daemon
+
+DEFAULT_SOCKET = "/run/dialerd/control.sock"
+#: a request line longer than this is refused (and the connection closed)
+MAX_LINE = 64 * 1024
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class ControlError(RuntimeError):
+    """The daemon cannot be reached, or it answered with garbage."""
+
+
+class NotRunningError(ControlError):
+    pass
+
+
+# ------------------------------------------------------------------ server
+
+
+def _remove_stale(path: Path) -> None:
+    """A socket file left by a dead daemon is removed; anything that is not a
+    socket is left alone (a misconfigured path must not delete a file)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise ControlError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.5)
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)  # nobody listening: stale
+        return
+    finally:
+        probe.close()
+    raise ControlError(f"{path}: another dialerd is already listening")
+
+
+async def serve_control(path: str | Path, handler: Handler) -> asyncio.AbstractServer:
+    """Listen on ``path``; each request line is answered with ``handler(obj)``.
+
+    The handler runs on the event loop (it must not block); an exception
+    inside it becomes ``{"ok": false, "error": ...}`` and never ends the
+    server."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(p)
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    writer.write(_dump({"ok": False, "error": "request too long"}))
+                    break
+                if not line:
+                    break
+                if not line.strip():
+                    continue
+                writer.write(_dump(_answer(line, handler)))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    old_umask = os.umask(0o117)  # the socket is created 0660, never wider
+    try:
+        server = await asyncio.start_unix_server(client, path=str(p), limit=MAX_LINE)
+    finally:
+        os.umask(old_umask)
+    os.chmod(p, 0o660)
+    return server
+
+
+def _answer(line: bytes, handler: Handler) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return {"ok": False, "error": f"bad JSON: {exc}"}
+    if not isinstance(obj, dict):
+        return {"ok": False, "error": "a request is a JSON object"}
+    try:
+        return handler(obj)
+    except Exception as exc:  # the socket outlives a bad request
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _dump(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, separators=(",", ":"), default=str) + "\n").encode()
+
+
+# ---------------------------------------------------------- daemon helpers
+
+
+def agents_state(daemon: Daemon) -> list[dict[str, Any]]:
+    """Every agent the core knows, for ``status``."""
+    now = daemon.clock()
+    out = []
+    for aid, a in sorted(daemon.core.agents.items()):
+        out.append(
+            {
+                "id": aid,
+                "campaign": a.campaign,
+                "state": a.status.value,
+                "since": a.since,
+                "time_in_state_s": round(max(0.0, now - a.since), 3),
+                "calls": a.calls,
+                "talk_s": round(a.talk_s, 3),
+            }
+        )
+    return out
+
+
+def status_reply(daemon: Daemon) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "at": daemon.clock(),
+        "campaigns": [daemon.campaign_state(n) for n in sorted(daemon.core.campaigns)],
+        "agents": agents_state(daemon),
+        "ami_up": daemon.ami_down_reason is None,
+        "draining": daemon.core.draining,
+    }
+
+
+def daemon_handler(daemon: Daemon) -> Handler:
+    """The handler the daemon serves: status here, the rest to its
+    ``supervisor_command``."""
+
+    def handle(req: dict[str, Any]) -> dict[str, Any]:
+        if req.get("command") == "status":
+            return status_reply(daemon)
+        return daemon.supervisor_command(req)
+
+    return handle
+
+
+# ------------------------------------------------------------------ client
+
+
+def control_request(path: str | Path, obj: dict[str, Any], timeout: float = 5) -> dict[str, Any]:
+    """One request, one reply (blocking). Raises :class:`NotRunningError`
+    when nothing listens on ``path``, :class:`ControlError` on a bad reply."""
+    p = Path(path)
+    if not p.exists():
+        raise NotRunningError(f"dialerd is not running (no socket at {p})")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(str(p))
+        except (ConnectionRefusedError, FileNotFoundError):
+            raise NotRunningError(
+                f"dialerd is not running (nothing listens on {p}; stale socket)"
+            ) from None
+        except PermissionError:
+            raise ControlError(
+                f"{p}: permission denied (run as the dialerd user or its group)"
+            ) from None
+        sock.sendall(_dump(obj))
+        buf = b""
+        while not buf.endswith(b"\n"):
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                raise ControlError(f"dialerd did not answer within {timeout} s") from None
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        sock.close()
+    if not buf.strip():
+        raise ControlError("dialerd closed the control connection without answering")
+    try:
+        reply = json.loads(buf)
+    except ValueError as exc:
+        raise ControlError(f"bad reply from dialerd: {exc}") from None
+    if not isinstance(reply, dict):
+        raise ControlError("bad reply from dialerd: not an object")
+    return reply
