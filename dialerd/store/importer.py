@@ -18,8 +18,10 @@ import _csv
 import asyncio
 import csv
 import json
+import os
 import time
 import zoneinfo
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +32,10 @@ from dialerd.phone import PhoneError, normalize
 from dialerd.store.db import LeadRow, Store
 
 BATCH_ROWS = 10_000
+#: processes parsing rows on big files (None: one per CPU, at most 4; 1: no pool)
+PARSE_WORKERS: int | None = 1
+#: progress callback: (bytes read so far, file size in bytes)
+Progress = Callable[[int, int], None]
 PRIORITY_MIN, PRIORITY_MAX = -1_000_000, 1_000_000
 #: column names with a meaning of their own; the rest go into ``fields``
 _RESERVED = ("phone", "priority", "timezone")
@@ -73,8 +79,35 @@ class _Header:
     width: int
 
 
-def _parse_header(cells: list[str]) -> _Header | str:
+def _apply_columns(names: list[str], columns: Mapping[str, str]) -> list[str] | str:
+    """``columns`` maps a lead field (``phone``, ``timezone``, ``priority`` or a
+    custom field's name) to the file's column holding it; the header is
+    renamed accordingly. Errors name the missing or clashing column."""
+    out = list(names)
+    lowered = [n.lower() for n in names]
+    for target, source in columns.items():
+        t, src = target.strip(), source.strip()
+        if not t or not src:
+            return f"bad column mapping {target!r}={source!r}"
+        if src.lower() not in lowered:
+            found = ", ".join(n for n in names if n) or "nothing"
+            return f"--map {t}={src}: the header has no column {src!r} (found: {found})"
+        out[lowered.index(src.lower())] = t
+    seen: set[str] = set()
+    for n in out:
+        if n and n.lower() in seen:
+            return f"column {n!r} appears twice once --map is applied; map or rename one"
+        seen.add(n.lower())
+    return out
+
+
+def _parse_header(cells: list[str], columns: Mapping[str, str] | None = None) -> _Header | str:
     names = [c.strip() for c in cells]
+    if columns:
+        renamed = _apply_columns(names, columns)
+        if isinstance(renamed, str):
+            return renamed
+        names = renamed
     lowered = [n.lower() for n in names]
     seen: set[str] = set()
     for n in lowered:
@@ -120,12 +153,17 @@ def _parse_row(cells: list[str], h: _Header, region: str) -> LeadRow | str:
     return (phone, priority, tz, json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
 
 
+def parse_workers() -> int:
+    return max(1, PARSE_WORKERS if PARSE_WORKERS is not None else min(4, os.cpu_count() or 1))
+
+
 class _CsvSource:
     """The open file, read a batch at a time in a worker thread (blocking
     reads stay off the event loop); row errors accumulate in ``errors``."""
 
     def __init__(self, fh: TextIO, reader: _csv.Reader, header: _Header, region: str) -> None:
         self._fh = fh
+        self.size = 0
         self._reader = reader
         self._header = header
         self._region = region
@@ -134,7 +172,9 @@ class _CsvSource:
         self.done = False
 
     @classmethod
-    def open(cls, path: str | Path, region: str) -> _CsvSource | RowError:
+    def open(
+        cls, path: str | Path, region: str, columns: Mapping[str, str] | None = None
+    ) -> _CsvSource | RowError:
         fh = open(path, encoding="utf-8-sig", newline="")  # -sig: drop an Excel BOM
         reader = csv.reader(fh)
         try:
@@ -142,11 +182,21 @@ class _CsvSource:
         except (csv.Error, UnicodeDecodeError) as exc:
             fh.close()
             return RowError(1, f"unreadable header: {exc}")
-        header = _parse_header(cells) if cells else "the file is empty (no header line)"
+        header = _parse_header(cells, columns) if cells else "the file is empty (no header line)"
         if isinstance(header, str):
             fh.close()
             return RowError(1, header)
-        return cls(fh, reader, header, region)
+        src = cls(fh, reader, header, region)
+        src.size = os.fstat(fh.fileno()).st_size
+        return src
+
+    @property
+    def position(self) -> int:
+        """Bytes read so far (to the read-ahead chunk: good for a progress bar)."""
+        try:
+            return int(self._fh.buffer.tell())
+        except (OSError, ValueError):
+            return 0
 
     def close(self) -> None:
         self._fh.close()
@@ -183,12 +233,18 @@ async def import_csv(
     default_region: str | None = None,
     *,
     now: float | None = None,
+    columns: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import ``path`` into ``campaign``; leads are due at once (``now``).
 
     ``default_region`` applies to numbers without a country code; it falls
     back to the campaign's own when a :class:`Campaign` is given. Raises
     ``OSError`` if the file cannot be opened; everything else is reported.
+
+    ``columns`` maps lead fields to the file's column names (``{"phone":
+    "Telephone", "timezone": "TZ"}``); ``progress(bytes_read, size)`` is
+    called after every batch.
     """
     name = campaign if isinstance(campaign, str) else campaign.name
     region = default_region or (None if isinstance(campaign, str) else campaign.default_region)
@@ -196,7 +252,7 @@ async def import_csv(
         raise ValueError("default_region is needed when the campaign is given by name")
     due = time.time() if now is None else now
     report = ImportReport()
-    src = await asyncio.to_thread(_CsvSource.open, path, region)
+    src = await asyncio.to_thread(_CsvSource.open, path, region, columns)
     if isinstance(src, RowError):
         report.errors.append(src)
         return report
@@ -210,6 +266,8 @@ async def import_csv(
                 report.imported += await pending
             pending = asyncio.ensure_future(store.insert_leads(name, batch, due))
             valid += len(batch)
+            if progress is not None:
+                progress(src.size if src.done else src.position, src.size)
         if pending is not None:
             report.imported += await pending
             pending = None

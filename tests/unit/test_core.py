@@ -400,8 +400,10 @@ def test_lost_originate_kept_until_resync_or_hangup() -> None:
     w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
     a, b = of(w.out, cmd.PlaceCall)[:2]
     w.do(ev.AmiDown(w.at(1), "lost"))
-    assert of(w.do(ev.OriginateResult(w.now, a.attempt_id, False, None, lost=True)),
-              cmd.RecordOutcome) == []
+    assert (
+        of(w.do(ev.OriginateResult(w.now, a.attempt_id, False, None, lost=True)), cmd.RecordOutcome)
+        == []
+    )
     w.do(ev.OriginateResult(w.now, b.attempt_id, False, None, lost=True))
     # a's far end gives up while we are away; we see its hangup after all
     (ra,) = of(w.do(ev.CallHungUp(w.at(1), a.attempt_id, 19)), cmd.RecordOutcome)

@@ -1,0 +1,239 @@
+"""Crash, restart and reconnect safety against the real Asterisk: no lead
+lost, none dialed twice, checked by an independent AMI listener."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dialerd.daemon import Daemon
+from dialerd.sandbox.asterisk import AmiCredentials, AsteriskSandbox
+from dialerd.sandbox.recorder import AmiRecorder
+from dialerd.sandbox.scenario import (
+    Mix,
+    login_agents,
+    make_leads,
+    sim_campaign,
+    write_config,
+    write_csv,
+)
+from dialerd.sandbox.tcpproxy import TcpProxy
+from dialerd.settings import load_settings
+from dialerd.store.db import Store
+from dialerd.store.importer import import_csv
+
+pytestmark = pytest.mark.asterisk
+REPO = Path(__file__).resolve().parents[2]
+MIX = Mix(answer=0.6, busy=0.15, no_answer=0.15, congestion=0.1, rejected=0, unallocated=0)
+
+
+async def _setup(tmp: Path, ami: AmiCredentials, name: str, agents: list[str], n: int,
+                 start: int, **camp: Any) -> Any:
+    cfg = write_config(tmp, ami, {name: sim_campaign(agents, **camp)})
+    settings = load_settings(cfg)
+    store = await Store.open(Path(settings.store.path))
+    try:
+        await store.ensure_campaign(name)
+        numbers = make_leads(n, MIX, seed=start, talk=(3, 6), ring=(1, 3), start_index=start)
+        rep = await import_csv(store, name, write_csv(tmp / "leads.csv", numbers), "GB")
+        assert rep.imported == n
+    finally:
+        await store.close()
+    return cfg, settings
+
+
+async def _store_view(settings: Any, campaign: str) -> tuple[list[Any], list[Any]]:
+    store = await Store.open(Path(settings.store.path))
+    try:
+        return await store.list_attempts(campaign), await store.list_leads(campaign)
+    finally:
+        await store.close()
+
+
+async def _wait_done(settings: Any, campaign: str, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, leads = await _store_view(settings, campaign)
+        if sum(1 for ld in leads if ld.status.value == "done") == n:
+            return
+        await asyncio.sleep(1)
+    raise AssertionError(f"not all {n} leads finished in {timeout} s")
+
+
+async def _wait_attempts(settings: Any, campaign: str, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        attempts, _ = await _store_view(settings, campaign)
+        if len(attempts) >= n:
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"fewer than {n} attempts after {timeout} s")
+
+
+def _check_asterisk_view(
+    recs: list[AmiRecorder], attempts: list[Any], gone_at: float = float("inf")
+) -> None:
+    """Each attempt id made at most one channel and got at most one
+    OriginateResponse in Asterisk; no lead had two channels live at once.
+    ``gone_at``: when Asterisk itself went away (its channels with it)."""
+    by_id = {a.id: a for a in attempts}
+    created: Counter[str] = Counter()
+    responses: Counter[str] = Counter()
+    start: dict[str, float] = {}
+    end: dict[str, float] = {}
+    for rec in recs:
+        for s in rec.events:
+            uid = s.get("Uniqueid")
+            if uid not in by_id:
+                continue
+            if s.get("Event") == "Newchannel":
+                created[uid] += 1
+                start.setdefault(uid, s.at)
+            elif s.get("Event") == "OriginateResponse":
+                responses[uid] += 1
+            elif s.get("Event") == "Hangup":
+                end[uid] = s.at
+    assert all(v == 1 for v in created.values()), "an attempt id made two channels"
+    assert all(v <= 1 for v in responses.values()), "an Originate was sent twice"
+    spans: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for uid, t0 in start.items():
+        spans[by_id[uid].lead_id].append((t0, end.get(uid, gone_at)))
+    for lst in spans.values():
+        lst.sort()
+        for (_a, e1), (s2, _b) in pairwise(lst):
+            assert s2 >= e1, "a lead was in two live calls at once"
+
+
+def _daemon_proc(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dialerd", "run", "--config", str(cfg)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("a"),
+    )
+
+
+async def test_sigkill_mid_campaign_then_restart(asterisk_sandbox: Any, tmp_path: Path) -> None:
+    sb = asterisk_sandbox
+    agents = ["2601", "2602", "2603", "2604"]
+    n = 60
+    cfg, settings = await _setup(tmp_path, sb.ami_user, "crash", agents, n, 100,
+                                 dial_mode="ratio", dial_ratio=1.5, wrap_up_s=0.5)
+    h = sb.harness_user
+    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
+    await rec.start()
+    await login_agents(rec, agents)
+    log = tmp_path / "daemon.log"
+    proc = _daemon_proc(cfg, log)
+    try:
+        await _wait_attempts(settings, "crash", 15, 60)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        attempts, _ = await _store_view(settings, "crash")
+        open_at_kill = {a.id for a in attempts if a.state == "dialing"}
+        assert open_at_kill, "no call was live at the kill: the test proves nothing"
+        await asyncio.sleep(1.0)
+        proc = _daemon_proc(cfg, log)
+        await _wait_done(settings, "crash", n, 180)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.get_running_loop().run_in_executor(None, proc.wait, 60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        rec.close()
+    attempts, leads = await _store_view(settings, "crash")
+    assert all(ld.status.value == "done" for ld in leads), "a lead was lost"
+    assert all(a.state == "done" and a.outcome for a in attempts)
+    _check_asterisk_view([rec], attempts)
+    by_id = {a.id: a for a in attempts}
+    # calls live at the kill were adopted and ended with their real outcome
+    # (or, if they had ended unseen, were closed as interrupted and retried)
+    adopted = [by_id[i] for i in open_at_kill if by_id[i].outcome != "interrupted"]
+    interrupted = [by_id[i] for i in open_at_kill if by_id[i].outcome == "interrupted"]
+    assert adopted, "no live call was adopted after the restart"
+    for a in interrupted:
+        later = [b for b in attempts if b.lead_id == a.lead_id and b.started_at > a.started_at]
+        assert later, "an interrupted lead was never retried"
+        assert later[0].started_at >= a.ended_at + 2 - 0.01, "retried before its delay"
+
+
+async def test_asterisk_restart_mid_campaign(tmp_path: Path) -> None:
+    agents = ["2701", "2702", "2703"]
+    n = 40
+    with AsteriskSandbox() as sb:
+        cfg, settings = await _setup(tmp_path, sb.ami_user, "astrestart", agents, n, 200,
+                                     wrap_up_s=0.5)
+        h = sb.harness_user
+        rec1 = AmiRecorder(h.host, h.port, h.username, h.secret)
+        await rec1.start()
+        await login_agents(rec1, agents)
+        daemon = Daemon(settings)
+        run = asyncio.create_task(daemon.run())
+        rec2 = None
+        try:
+            await _wait_attempts(settings, "astrestart", 8, 60)
+            rec1.close()
+            restarted_at = time.time()
+            await asyncio.get_running_loop().run_in_executor(None, sb.restart)
+            rec2 = AmiRecorder(h.host, h.port, h.username, h.secret)
+            await rec2.start()
+            await login_agents(rec2, agents)  # softphones log back in
+            await _wait_done(settings, "astrestart", n, 180)
+        finally:
+            daemon.request_stop()
+            assert await asyncio.wait_for(run, 60) == 0
+            if rec2 is not None:
+                rec2.close()
+    attempts, leads = await _store_view(settings, "astrestart")
+    assert all(ld.status.value == "done" for ld in leads), "a lead was lost"
+    assert all(a.state == "done" and a.outcome for a in attempts)
+    _check_asterisk_view([rec1, *([rec2] if rec2 else [])], attempts, gone_at=restarted_at)
+
+
+async def test_ami_socket_dropped_with_originates_outstanding(
+    asterisk_sandbox: Any, tmp_path: Path
+) -> None:
+    sb = asterisk_sandbox
+    proxy = TcpProxy(sb.host, sb.port)
+    await proxy.start()
+    via_proxy = AmiCredentials(proxy.host, proxy.port, sb.username, sb.secret)
+    agents = ["2801", "2802", "2803"]
+    n = 30
+    _cfg, settings = await _setup(tmp_path, via_proxy, "drop", agents, n, 300,
+                                  dial_mode="ratio", dial_ratio=2.0, wrap_up_s=0.5)
+    h = sb.harness_user
+    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
+    await rec.start()
+    await login_agents(rec, agents)
+    daemon = Daemon(settings)
+    run = asyncio.create_task(daemon.run())
+    try:
+        cut_while_ringing = 0
+        for _ in range(3):
+            await _wait_attempts(settings, "drop", 5 + 8 * cut_while_ringing, 60)
+            if daemon.core.campaigns["drop"].dialing:
+                cut_while_ringing += 1
+            assert proxy.cut() >= 1
+            await asyncio.sleep(2.5)
+        assert cut_while_ringing >= 1, "never cut with an Originate outstanding"
+        await _wait_done(settings, "drop", n, 180)
+    finally:
+        daemon.request_stop()
+        assert await asyncio.wait_for(run, 60) == 0
+        rec.close()
+        await proxy.close()
+    attempts, leads = await _store_view(settings, "drop")
+    assert proxy.accepted >= 4, "the daemon did not reconnect after each cut"
+    assert all(ld.status.value == "done" for ld in leads), "a lead was lost"
+    assert all(a.state == "done" and a.outcome for a in attempts)
+    _check_asterisk_view([rec], attempts)
