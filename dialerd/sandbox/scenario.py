@@ -25,11 +25,18 @@ ANSWER, BUSY, NO_ANSWER, CONGESTION, REJECTED, UNALLOCATED = 1, 2, 3, 4, 5, 6
 RING_FOREVER = 9
 
 
+#: UK geographic prefixes with room for ``iii ORTT`` after them: London's
+#: 020 7/8/3 blocks, then Manchester, Glasgow, Liverpool, Newcastle, Cardiff
+#: (every 1000-number block checked valid with phonenumbers)
+_PREFIXES = ("+44207", "+44208", "+44203", "+44161", "+44141", "+44151", "+44191", "+44292")
+
+
 def sim_number(index: int, outcome: int, ring_s: int, talk_s: int) -> str:
-    """A valid London number that makes ``[sim-customers]`` behave so."""
-    if not (0 <= index < 1000 and 1 <= outcome <= 9 and 0 <= ring_s <= 9 and 0 <= talk_s <= 99):
-        raise ValueError("index 0-999, outcome 1-9, ring 0-9, talk 0-99")
-    return f"+44207{index:03d}{outcome}{ring_s}{talk_s:02d}"
+    """A valid UK number that makes ``[sim-customers]`` behave so; ``index``
+    (0-7999) keeps numbers distinct."""
+    if not (0 <= index < 8000 and 1 <= outcome <= 9 and 0 <= ring_s <= 9 and 0 <= talk_s <= 99):
+        raise ValueError("index 0-7999, outcome 1-9, ring 0-9, talk 0-99")
+    return f"{_PREFIXES[index // 1000]}{index % 1000:03d}{outcome}{ring_s}{talk_s:02d}"
 
 
 def decode(number: str) -> tuple[int, int, int]:
@@ -132,6 +139,23 @@ def sim_campaign(agents: list[str], **over: Any) -> dict[str, Any]:
             "customer_hangup": {"delay_s": 2, "max_attempts": 2},
             "interrupted": {"delay_s": 2, "max_attempts": 3},
         },
+        "compliance": sim_compliance(),
+    }
+    body.update(over)
+    return body
+
+
+def sim_compliance(**over: Any) -> dict[str, Any]:
+    """SANDBOX ONLY compliance block: the tests and the demo run at any hour
+    against simulated numbers, so the legal window is widened to the whole
+    day (``legal_window_override``; check-config warns) and abandoned leads
+    are retried after seconds (``agent_guaranteed`` lifts the 72-hour lock).
+    The window and the lock have their own tests, which set them back."""
+    body: dict[str, Any] = {
+        "schedule": {"hours": {"daily": ["00:00-24:00"]}, "legal_window": "00:00-24:00"},
+        "legal_window_override": True,
+        "agent_guaranteed": True,
+        "safe_harbor": {"seller": "Dialerd Demo", "callback_number": "+442071234567"},
     }
     body.update(over)
     return body
