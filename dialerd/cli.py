@@ -20,6 +20,7 @@ from typing import Any
 
 from dialerd.campaign.loader import ConfigError, load_campaigns_dir
 from dialerd.campaign.model import Campaign
+from dialerd.rules.compliance import check_campaign
 from dialerd.settings import Settings, load_settings
 from dialerd.store.db import Store
 from dialerd.store.importer import import_csv
@@ -60,15 +61,24 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{args.config}: OK (AMI {settings.ami.username}@{settings.ami.host}:{settings.ami.port},"
         f" store {settings.store.path})"
     )
+    failed = bool(errors)
     for c in sorted(campaigns.values(), key=lambda c: c.name):
         state = "enabled" if c.enabled else "disabled"
+        findings = check_campaign(c)
+        bad = [f for f in findings if f.level == "error"]
+        for f in findings:
+            _err(f"campaign {c.name}: {f.level}: {f.field}: {f.message}")
+        if bad:
+            failed = True
+            print(f"campaign {c.name}: REFUSED ({len(bad)} compliance error(s); not dialed)")
+            continue
         print(
             f"campaign {c.name}: OK ({state}, {c.dial_mode.value}, {len(c.agents)} agents,"
             f" trunk {c.trunk})"
         )
     if not campaigns and not errors:
         _err(f"{settings.campaigns_dir}: warning: no campaign files (*.yaml, *.yml)")
-    return 1 if errors else 0
+    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------- leads import
@@ -373,6 +383,123 @@ def cmd_leads_reset(args: argparse.Namespace) -> int:
     print(f"reset {n} leads of {args.campaign} to new ({', '.join(status)})")
     if held:
         _err(f"skipped {held} leads held by the running daemon's hopper")
+    return 0
+
+
+# ---------------------------------------------------------------- compliance
+
+
+def _parse_when(text: str, now: float) -> float | None:
+    """``+90m``, ``+2h``, ``+1d`` or an ISO date-time (with its offset, or UTC)."""
+    from datetime import UTC, datetime
+
+    t = text.strip()
+    if t.startswith("+") and t[-1:] in ("m", "h", "d") and t[1:-1].isdigit():
+        return now + int(t[1:-1]) * {"m": 60, "h": 3600, "d": 86400}[t[-1]]
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def cmd_leads_callback(args: argparse.Namespace) -> int:
+    """A callback the customer asked for: due at a time, before fresh leads."""
+    settings = _load_settings(args.config)
+    if settings is None:
+        return 1
+    now = time.time()
+    at = _parse_when(args.at, now)
+    if at is None:
+        _err(f"--at {args.at!r}: give +90m, +2h, +1d or an ISO time like 2026-05-04T14:30+01:00")
+        return 2
+    until = None if args.agent is None else at + args.grace
+
+    async def q(store: Store) -> bool:
+        return await store.set_callback(args.lead_id, at, args.agent, until)
+
+    if not asyncio.run(_with_store(settings, q)):
+        _err(f"lead {args.lead_id}: unknown, or in a live call right now")
+        return 1
+    who = f" for agent {args.agent}" if args.agent else ""
+    print(f"lead {args.lead_id}: callback at {_iso(at)}{who}")
+    return 0
+
+
+def cmd_leads_recycle(args: argparse.Namespace) -> int:
+    """List recycling by the campaign's compliance.recycle_* rule."""
+    settings = _load_settings(args.config)
+    if settings is None:
+        return 1
+    camp = _find_campaign(settings, args.campaign)
+    if camp is None:
+        return 1
+    comp = camp.compliance
+    if comp.recycle_after_days is None:
+        _err(f"campaign {camp.name}: compliance.recycle_after_days is not set")
+        return 2
+    now = time.time()
+    before = now - comp.recycle_after_days * 86400
+
+    async def q(store: Store) -> int:
+        return await store.recycle_leads(camp.name, comp.recycle_reasons, before, now)
+
+    n = asyncio.run(_with_store(settings, q))
+    print(f"recycled {n} leads of {camp.name} (finished over {comp.recycle_after_days} days ago)")
+    return 0
+
+
+def _dnc_numbers(args: argparse.Namespace) -> list[str] | None:
+    from dialerd.phone import PhoneError, normalize
+
+    region = args.region
+    out = []
+    for raw in args.numbers:
+        try:
+            out.append(normalize(raw, region))
+        except PhoneError as exc:
+            _err(f"{raw}: {exc}")
+            return None
+    return out
+
+
+def cmd_dnc(args: argparse.Namespace) -> int:
+    """``dnc import FILE`` / ``dnc add NUMBER...`` / ``dnc remove NUMBER...``:
+    the global list, or a campaign's with ``--campaign``. A running daemon
+    picks changes up within 5 s."""
+    from dialerd.rules.dnc import parse_dnc
+
+    settings = _load_settings(args.config)
+    if settings is None:
+        return 1
+    if args.dnc_command == "import":
+        try:
+            text = Path(args.file).read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            _err(f"{args.file}: {exc.strerror}")
+            return 1
+        parsed = parse_dnc(text, args.region)
+        for e in parsed.errors:
+            _err(f"{args.file}:{e.line}: {e.reason}")
+        numbers = parsed.numbers
+        source = "import"
+    else:
+        got = _dnc_numbers(args)
+        if got is None:
+            return 1
+        numbers, source = got, "manual"
+
+    async def q(store: Store) -> int:
+        if args.dnc_command == "remove":
+            return await store.dnc_remove(numbers, args.campaign)
+        return await store.dnc_add(numbers, args.campaign, source)
+
+    n = asyncio.run(_with_store(settings, q))
+    scope = f"campaign {args.campaign}" if args.campaign else "the global list"
+    verb = "removed from" if args.dnc_command == "remove" else "added to"
+    print(f"{n} numbers {verb} {scope}")
     return 0
 
 
@@ -746,6 +873,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_arg(p)
     p.set_defaults(func=cmd_leads_reset)
+
+    p = leads_sub.add_parser("callback", help="a customer-chosen callback for a lead")
+    p.add_argument("lead_id", metavar="LEAD_ID", type=int)
+    p.add_argument("--at", required=True, help="+90m, +2h, +1d or an ISO date-time")
+    p.add_argument("--agent", help="only this agent takes it until the grace ends")
+    p.add_argument("--grace", type=float, default=900.0, help="seconds (default %(default)s)")
+    _config_arg(p)
+    p.set_defaults(func=cmd_leads_callback)
+
+    p = leads_sub.add_parser(
+        "recycle", help="bring never-reached leads back after compliance.recycle_after_days"
+    )
+    p.add_argument("campaign", metavar="CAMPAIGN")
+    _config_arg(p)
+    p.set_defaults(func=cmd_leads_recycle)
+
+    dnc = sub.add_parser("dnc", help="do-not-call lists (global, or per campaign)")
+    dnc_sub = dnc.add_subparsers(dest="dnc_command", metavar="ACTION", required=True)
+    for action, what in (
+        ("import", "numbers of a file (one a line, or a CSV with a phone column)"),
+        ("add", "numbers"),
+        ("remove", "numbers"),
+    ):
+        p = dnc_sub.add_parser(action, help=f"{action} {what}")
+        if action == "import":
+            p.add_argument("file", metavar="FILE")
+        else:
+            p.add_argument("numbers", metavar="NUMBER", nargs="+")
+        p.add_argument("--campaign", help="the campaign's list (default: the global list)")
+        p.add_argument("--region", default="US", help="for numbers without +country (US)")
+        _config_arg(p)
+        p.set_defaults(func=cmd_dnc)
 
     p = sub.add_parser("status", help="live view of campaigns and agents (from the daemon)")
     p.add_argument("--once", action="store_true", help="print once and exit")

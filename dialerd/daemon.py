@@ -14,6 +14,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,15 @@ from dialerd.campaign.model import Campaign
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
+from dialerd.control import daemon_handler, serve_control
 from dialerd.core.models import AgentStatus, Lead
 from dialerd.metrics import Metrics
 from dialerd.mqtt.bridge import MqttBridge
+from dialerd.rules.abandon import DAYS_30
+from dialerd.rules.compliance import check_campaign, screen_lead
+from dialerd.rules.dispositions import max_attempts_cap
+from dialerd.rules.dnc import DncList
+from dialerd.rules.windows import local_day_start, zones_for_lead
 from dialerd.settings import Settings
 from dialerd.store.db import LeadNotDialableError, Store
 
@@ -45,6 +52,8 @@ log = structlog.get_logger("dialerd")
 #: extra time past the ring timeout before an Originate with no verdict is
 #: declared interrupted (Asterisk normally answers within the ring timeout)
 ORIGINATE_GRACE_S = 30.0
+#: how often the DNC table is checked for changes made by ``dialerd dnc``
+DNC_REFRESH_S = 5.0
 
 
 class Daemon:
@@ -58,7 +67,10 @@ class Daemon:
         self.settings = settings
         self.clock = clock
         self.run_id = uuid.uuid4().hex[:12]
-        self.core = DialerCore(run_id=self.run_id)
+        self.core = DialerCore(run_id=self.run_id, screen=True)
+        self._dnc_stamp: tuple[int, float] | None = None
+        #: the hopper's DNC view (the core keeps its own, fed by DncUpdated)
+        self._dnc_copy = DncList()
         self.queue: asyncio.Queue[ev.Event | Mapping[str, Any]] = asyncio.Queue()
         self.store: Store | None = None
         self.ami: AmiClient | None = None
@@ -88,6 +100,7 @@ class Daemon:
         released = await self.store.release_all_held()
         log.info("store.open", path=str(s.store.path), released_held=released)
         self._load_campaigns()
+        await self._load_compliance_state()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -114,6 +127,7 @@ class Daemon:
         core_task = asyncio.create_task(self._core_loop(), name="core")
         tick_task = asyncio.create_task(self._ticker(), name="ticker")
         state_task = asyncio.create_task(self._state_loop(), name="state")
+        control = await self._serve_control()
         self.started.set()
         sdnotify.notify(f"READY=1\nSTATUS=dialing {len(self.campaigns)} campaign(s)")
         try:
@@ -139,9 +153,48 @@ class Daemon:
             if self.mqtt is not None:
                 await asyncio.sleep(0.2)  # let the last state leave
                 await self.mqtt.stop()
+            if control is not None:
+                control.close()
+                await control.wait_closed()
+                Path(s.control_socket).unlink(missing_ok=True)
             await self.store.close()
             log.info("daemon.stopped")
         return 0
+
+    async def _load_compliance_state(self) -> None:
+        """The DNC lists and the last 30 days of outcomes (abandon accounting,
+        the 72-hour lock), into the core before any dial."""
+        assert self.store is not None
+        await self._refresh_dnc()
+        now = self.clock()
+        hist = await self.store.recent_outcomes(now - DAYS_30)
+        self.queue.put_nowait(ev.HistoryLoaded(now, tuple(hist)))
+        log.info("compliance.loaded", dnc=len(self.core.dnc), outcomes_30d=len(hist))
+
+    async def _refresh_dnc(self) -> None:
+        """Reload the DNC table when it changed (``dialerd dnc`` writes it
+        while the daemon runs); the core gets the whole list again."""
+        assert self.store is not None
+        stamp = await self.store.dnc_stamp()
+        if stamp == self._dnc_stamp:
+            return
+        self._dnc_stamp = stamp
+        entries = await self.store.dnc_entries()
+        self.queue.put_nowait(ev.DncUpdated(self.clock(), tuple(entries), replace=True))
+        # the hopper's screening below reads this copy until the core has it
+        self._dnc_copy = DncList()
+        for campaign, phone, source in entries:
+            self._dnc_copy.add(phone, campaign, source)
+
+    async def _serve_control(self) -> asyncio.AbstractServer | None:
+        """``dialerd status`` / ``campaign pause`` talk to this socket. A
+        daemon that cannot create it still dials (and says so)."""
+        try:
+            return await serve_control(self.settings.control_socket, daemon_handler(self))
+        except OSError as exc:
+            log.warning("control.unavailable", path=str(self.settings.control_socket),
+                        error=str(exc))
+            return None
 
     async def _start_ami(self) -> None:
         """Wrong credentials end the daemon with a clear message (retrying
@@ -242,6 +295,13 @@ class Daemon:
                 if name not in found and src is not None and src.resolve() in broken_files:
                     found[name] = old
         now = self.clock()
+        for name, c in list(found.items()):
+            bad = [f for f in check_campaign(c) if f.level == "error"]
+            if bad:
+                # a campaign breaking a compliance rule never dials
+                for f in bad:
+                    log.error("campaign.refused", campaign=name, field=f.field, error=f.message)
+                del found[name]
         for name in set(self.campaigns) - set(found):
             self.queue.put_nowait(ev.CampaignRemoved(now, name))
         for name, c in found.items():
@@ -276,10 +336,14 @@ class Daemon:
         ping is sent from the event loop, so a blocked loop stops it."""
         wd = sdnotify.watchdog_interval()
         last_wd = 0.0
+        last_dnc = self.clock()
         while True:
             await asyncio.sleep(self.settings.tick_s)
             now = self.clock()
             self.queue.put_nowait(ev.Tick(now))
+            if now - last_dnc >= DNC_REFRESH_S:
+                last_dnc = now
+                self._spawn_store(self._refresh_dnc())
             if wd is not None and now - last_wd >= wd:
                 last_wd = now
                 sdnotify.notify(f"WATCHDOG=1\nSTATUS={self.status_line()}")
@@ -476,6 +540,27 @@ class Daemon:
                 self._spawn_store(self._release(c))
             case cmd.AgentStateChanged():
                 log.info("agent.state", agent=c.agent_id, campaign=c.campaign, state=c.state)
+                self._spawn_store(self._agent_event(c))
+            case cmd.SkipLead():
+                log.info(
+                    "lead.skipped",
+                    campaign=c.campaign,
+                    lead=c.lead_id,
+                    reason=c.reason,
+                    detail=c.detail,
+                    retry_at=c.retry_at,
+                )
+                self._spawn_store(self._skip(c))
+            case cmd.RecordDisposition():
+                log.info(
+                    "attempt.disposition",
+                    attempt_id=c.attempt_id,
+                    code=c.code,
+                    lead_status=c.lead.status.value,
+                    next_due_at=c.lead.next_due_at,
+                    dnc=c.dnc,
+                )
+                self._spawn_store(self._dispose(c))
 
     async def _place_call(self, c: cmd.PlaceCall) -> None:
         """Write-ahead, then Originate. The row exists before any ring."""
@@ -583,11 +668,81 @@ class Daemon:
             fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
 
     async def _load_leads(self, c: cmd.LoadLeads) -> None:
+        """The hopper: due leads from the index, each screened (DNC, attempt
+        limits, the 72-hour lock, calling windows) before the core sees it.
+        Refused leads are recorded and postponed (or finished); the store is
+        asked again for more until the limit is met or nothing is due."""
         assert self.store is not None
-        leads = await self.store.fetch_due_leads(c.campaign, self.clock(), c.limit, frozenset())
-        self.queue.put_nowait(
-            ev.LeadsLoaded(self.clock(), c.campaign, tuple(leads), len(leads) < c.limit)
+        camp = self.campaigns.get(c.campaign)
+        now = self.clock()
+        kept: list[Lead] = []
+        exhausted = False
+        for _ in range(5):  # over-fetch rounds
+            want = c.limit - len(kept)
+            leads = await self.store.fetch_due_leads(c.campaign, now, want, frozenset())
+            if len(leads) < want:
+                exhausted = True
+            for lead in leads:
+                if camp is None:
+                    kept.append(lead)
+                    continue
+                ok, skip = await self._screen(camp, lead, now)
+                if ok is not None:
+                    kept.append(ok)
+                elif skip is not None:
+                    self._execute(skip)
+            if exhausted or len(kept) >= c.limit:
+                break
+        self.queue.put_nowait(ev.LeadsLoaded(self.clock(), c.campaign, tuple(kept), exhausted))
+
+    async def _screen(
+        self, camp: Campaign, lead: Lead, now: float
+    ) -> tuple[Lead | None, cmd.SkipLead | None]:
+        assert self.store is not None
+        comp = camp.compliance
+        zones = zones_for_lead(lead.phone, lead.timezone)
+        today = 0
+        if zones:
+            today = await self.store.attempts_since(lead.id, local_day_start(zones, now))
+        rules = camp.retry
+        cap = max_attempts_cap(
+            [getattr(rules, f).max_attempts for f in type(rules).model_fields], comp.dispositions
         )
+        verdict = screen_lead(
+            campaign=camp.name,
+            phone=lead.phone,
+            timezone=lead.timezone,
+            attempts=lead.attempts,
+            attempts_today=today,
+            now=now,
+            compliance=comp,
+            dnc=self._dnc_copy,
+            lock=self.core.lock,
+            max_total=cap,
+        )
+        if verdict.ok:
+            return replace(lead, attempts_today=today), None
+        return None, cmd.SkipLead(
+            camp.name, lead.id, verdict.reason, verdict.detail, now, verdict.retry_at
+        )
+
+    async def _skip(self, c: cmd.SkipLead) -> None:
+        assert self.store is not None
+        await self.store.skip_lead(c)
+
+    async def _dispose(self, c: cmd.RecordDisposition) -> None:
+        assert self.store is not None
+        for _ in range(50):
+            # the outcome is written first (its task was spawned first); wait
+            # for it rather than lose the disposition
+            if await self.store.record_disposition(c):
+                return
+            await asyncio.sleep(0.1)
+        log.error("attempt.disposition_lost", attempt_id=c.attempt_id, code=c.code)
+
+    async def _agent_event(self, c: cmd.AgentStateChanged) -> None:
+        assert self.store is not None
+        await self.store.record_agent_event(c.agent_id, c.campaign, c.state, c.at)
 
     async def _finish(self, c: cmd.RecordOutcome) -> None:
         assert self.store is not None

@@ -148,6 +148,9 @@ class Settings(_Strict):
     log: LogSettings = Field(default_factory=LogSettings)
     #: on SIGTERM, stop dialing and wait this long for live calls to end
     drain_timeout_s: float = Field(default=120.0, ge=0, le=3600)
+    #: Unix socket for ``dialerd status`` and ``dialerd campaign pause``
+    #: (systemd's RuntimeDirectory=dialerd creates /run/dialerd)
+    control_socket: Path = Path("/run/dialerd/control.sock")
     #: the core's Tick period: retry timers and pacing re-evaluation
     tick_s: float = Field(default=0.2, gt=0, le=5)
 

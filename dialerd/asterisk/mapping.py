@@ -95,9 +95,25 @@ def to_event(
     uid = str(msg.get("Uniqueid", ""))
     if name == "UserEvent":
         kind = msg.get("UserEvent", "")
+        if kind == "DialerDisposition":
+            # an agent's key in their room (confbridge.conf menu -> dialplan)
+            key = str(msg.get("Key", "")).strip()
+            mins = str(msg.get("Minutes", "")).strip()
+            agent = str(msg.get("Agent", "")).strip()
+            if not agent or not key:
+                return None
+            return ev.DispositionKey(now, agent, key, int(mins) if mins.isdigit() else None)
         attempt = str(msg.get("Attempt", ""))
         if attempt not in calls:
             return None
+        if kind == "DialerAmd":
+            return ev.AmdResult(
+                now,
+                attempt,
+                str(msg.get("Status", "")),
+                str(msg.get("Cause", "")),
+                str(msg.get("Action", "")),
+            )
         if kind == "DialerAnswered":
             return ev.CallAnswered(now, attempt, str(msg.get("Channel", "")))
         if kind == "DialerSafeHarbor":

@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dialerd.core.models import Outcome
+from dialerd.rules.compliance import Compliance
 
 #: campaign names become AMI variables, log keys and MQTT topic levels
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
@@ -137,6 +138,70 @@ class Pacing(_Strict):
     soonfree_probability: float = Field(default=0.97, gt=0.5, lt=1.0)
 
 
+class MachineAction(StrEnum):
+    """What to do when AMD says "machine"."""
+
+    #: hang up at once; the lead is retried by ``retry.machine``
+    HANGUP = "hangup"
+    #: wait for the end of the greeting, play ``message_sound``, hang up
+    MESSAGE = "message"
+    #: treat it as a person: the call goes to an agent (and counts as live)
+    CONNECT = "connect"
+
+
+class Amd(_Strict):
+    """Answering-machine detection: Asterisk's AMD() on every answered call.
+
+    The parameters are AMD()'s own (milliseconds), passed per call so each
+    campaign can tune them; the 2 s safe-harbor clock starts after the verdict.
+    """
+
+    enabled: bool = False
+    initial_silence_ms: int = Field(default=2500, ge=500, le=10000)
+    greeting_ms: int = Field(default=1500, ge=500, le=10000)
+    after_greeting_silence_ms: int = Field(default=800, ge=100, le=5000)
+    total_analysis_time_ms: int = Field(default=5000, ge=1000, le=10000)
+    min_word_length_ms: int = Field(default=100, ge=10, le=1000)
+    between_words_silence_ms: int = Field(default=50, ge=10, le=1000)
+    maximum_number_of_words: int = Field(default=2, ge=1, le=10)
+    silence_threshold: int = Field(default=256, ge=1, le=32767)
+    maximum_word_length_ms: int = Field(default=5000, ge=100, le=10000)
+    on_machine: MachineAction = MachineAction.HANGUP
+    #: Playback() path for ``on_machine: message`` (seller and call-back number)
+    message_sound: str | None = None
+
+    @field_validator("message_sound")
+    @classmethod
+    def _sound(cls, v: str | None) -> str | None:
+        if v is not None and (not SOUND_RE.fullmatch(v) or ".." in v):
+            raise ValueError("a sound path like custom/acme-message (no extension)")
+        return v
+
+    @model_validator(mode="after")
+    def _message(self) -> Amd:
+        if self.on_machine is MachineAction.MESSAGE and not self.message_sound:
+            raise ValueError("on_machine: message needs message_sound")
+        return self
+
+    def params(self) -> str:
+        """AMD()'s positional arguments, in its order, ``:``-separated (AMI
+        splits a Variable header at commas; the dialplan CUTs them apart)."""
+        return ":".join(
+            str(v)
+            for v in (
+                self.initial_silence_ms,
+                self.greeting_ms,
+                self.after_greeting_silence_ms,
+                self.total_analysis_time_ms,
+                self.min_word_length_ms,
+                self.between_words_silence_ms,
+                self.maximum_number_of_words,
+                self.silence_threshold,
+                self.maximum_word_length_ms,
+            )
+        )
+
+
 class Campaign(_Strict):
     name: str
     enabled: bool = True
@@ -156,11 +221,18 @@ class Campaign(_Strict):
     connect_deadline_s: float = Field(default=1.5, gt=0, lt=2.0)
     #: Playback() path (without extension) of the safe-harbor recording
     safe_harbor_sound: str
-    abandon_target: float = Field(default=0.03, gt=0, le=0.03)
+    #: above 0.03 only with ``compliance.abandon_target_override`` (check-config)
+    abandon_target: float = Field(default=0.03, gt=0, le=0.5)
     #: region for numbers written without a country code (ISO 3166 alpha-2)
     default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     retry: RetryRules = Field(default_factory=RetryRules)
     pacing: Pacing = Field(default_factory=Pacing)
+    compliance: Compliance = Field(default_factory=Compliance)
+    amd: Amd = Field(default_factory=Amd)
+    #: an agent's callback goes to that agent (personal); after this grace
+    #: past the due time any agent of the campaign may take it
+    callback_personal: bool = True
+    callback_grace_s: float = Field(default=900, ge=0, le=7 * 86400)
 
     @field_validator("name")
     @classmethod

@@ -96,6 +96,40 @@ class AgentStateChanged:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class SkipLead:
+    """A lead the screening refused (DNC, window, 72 h lock, limits): not
+    dialed; recorded in ``lead_skips`` with the reason. ``retry_at`` None:
+    the lead is finished with ``reason`` as its final reason."""
+
+    campaign: str
+    lead_id: int
+    reason: str
+    detail: str
+    at: float
+    retry_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDisposition:
+    """An agent's disposition of a finished attempt: the attempt's
+    ``disposition``, the lead's new state, and a DNC entry if any."""
+
+    attempt_id: str
+    campaign: str
+    lead_id: int
+    phone: str
+    code: str
+    lead: LeadUpdate
+    at: float
+    #: "campaign" or "global": add the phone to that DNC list
+    dnc: str | None = None
+    #: a callback: due at ``lead.next_due_at``, fetched before fresh leads
+    callback: bool = False
+    callback_agent: str | None = None
+    callback_until: float | None = None
+
+
 Command = (
     LoadLeads
     | PlaceCall
@@ -105,4 +139,6 @@ Command = (
     | RecordOutcome
     | ReleaseLeads
     | AgentStateChanged
+    | SkipLead
+    | RecordDisposition
 )

@@ -25,6 +25,10 @@ from dialerd.core import events as ev
 from dialerd.core.models import AgentStatus, CallState, Lead, Outcome
 from dialerd.pacing.policies import PacingSnapshot, Policy, make_policy
 from dialerd.pacing.tracker import PacingTracker
+from dialerd.rules.abandon import AbandonAccounting, AbandonLock
+from dialerd.rules.compliance import screen_lead
+from dialerd.rules.dispositions import decide_disposition, find, max_attempts_cap
+from dialerd.rules.dnc import DncList
 from dialerd.rules.retry import decide, outcome_for_reason
 
 #: ask for more leads when the hopper holds fewer than this many per line
@@ -50,6 +54,11 @@ class Agent:
     talk_s: float = 0.0
     #: paused as soon as the current call and wrap-up end
     pause_pending: bool = False
+    #: the last call the agent talked on (attempt id, lead, campaign), for
+    #: the disposition keys pressed in wrap-up
+    last_call: tuple[str, Lead, str] | None = None
+    #: a disposition pressed while still talking: applied when the call ends
+    pending_dispo: tuple[str, int | None] | None = None
     #: pacing bookkeeping: since when the agent is busy with a call (reserved
     #: or talking) and which campaign's tracker counts it; same for wrap
     busy_since: float = 0.0
@@ -75,6 +84,9 @@ class Call:
     hung_up: bool = False
     cause: int | None = None
     safe_harbor: bool = False
+    #: AMD said machine and the dialplan does not connect it
+    machine: bool = False
+    amd: str = ""
 
 
 @dataclass(slots=True)
@@ -103,6 +115,8 @@ class CampaignRun:
     agents: set[str] = field(default_factory=set)
     talking: int = 0
     wrap: int = 0
+    #: attached agents with status PAUSED (kept where the status changes)
+    paused_agents: int = 0
     dialing: int = 0
     #: answered calls waiting for an agent, oldest first
     waiting: deque[str] = field(default_factory=deque)
@@ -114,6 +128,8 @@ class CampaignRun:
     max_level: float | None = None
     stats: CampaignStats = field(default_factory=CampaignStats)
     tracker: PacingTracker | None = None
+    #: FTC 30-day / campaign, Ofcom 24 h, hour: fed with every outcome
+    abandons: AbandonAccounting = field(default_factory=AbandonAccounting)
 
     def __post_init__(self) -> None:
         if self.tracker is None:
@@ -144,7 +160,23 @@ def _default_ids(run_id: str) -> Callable[[], str]:
 class DialerCore:
     """The state machine. ``handle(event)`` is the only entry point."""
 
-    def __init__(self, run_id: str = "run", id_factory: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str = "run",
+        id_factory: Callable[[], str] | None = None,
+        *,
+        screen: bool = False,
+    ) -> None:
+        """``screen``: check every lead just before its Originate (DNC, the
+        72-hour lock, attempt limits, calling windows). The daemon always
+        turns it on; the simulator and most core tests run synthetic numbers
+        on a virtual clock where calling hours mean nothing, and leave it off
+        (DNC, abandon accounting and the lock are kept either way)."""
+        self.screen = screen
+        #: do-not-call lists, kept in step by ``DncUpdated``
+        self.dnc = DncList()
+        #: numbers abandoned in the last 72 hours (across campaigns)
+        self.lock = AbandonLock()
         self.campaigns: dict[str, CampaignRun] = {}
         self.agents: dict[str, Agent] = {}
         self.calls: dict[str, Call] = {}
@@ -215,6 +247,14 @@ class DialerCore:
                 agent = self.agents.get(aid)
                 if agent is not None and agent.channel:
                     self._out.append(cmd.HangupAgent(aid, agent.channel))
+            case ev.AmdResult():
+                self._amd_result(event)
+            case ev.DispositionKey():
+                self._disposition_key(event)
+            case ev.DncUpdated():
+                self._dnc_updated(event)
+            case ev.HistoryLoaded():
+                self._history(event)
         for name in sorted(self._dirty):
             self._pace(name, now)
         return self._out
@@ -232,6 +272,7 @@ class DialerCore:
             agents_ready=len(r.ready),
             agents_talking=r.talking,
             agents_wrap=r.wrap,
+            agents_paused=r.paused_agents,
             calls_dialing=r.dialing,
             calls_waiting=len(r.waiting),
             lines_in_use=r.live,
@@ -258,6 +299,7 @@ class DialerCore:
             run.cfg = c
             trk = run.trk
             trk.wrap_cfg_s, trk.connect_deadline_s = c.wrap_up_s, c.connect_deadline_s
+        run.abandons.ofcom_fp_rate = c.compliance.ofcom_amd_fp_rate
         if not c.enabled:
             self._release_hopper(run)
         self._reassign_agents(now)
@@ -329,10 +371,16 @@ class DialerCore:
             n = run.policy.calls_to_place(self.snapshot(name, now))
             if run.max_level is not None:
                 n = min(n, int(run.max_level * len(run.agents) + 1e-9) - run.live)
+            if n > 0 and self._budget_spent(run, now):
+                # no abandon left in the 30-day or 24-hour window: dial only
+                # for agents free now (no over-dial can abandon a call)
+                n = min(n, len(run.ready) - run.dialing - len(run.waiting))
             while n > 0 and run.hopper:
                 lead = run.hopper.popleft()
                 run.hopper_ids.discard(lead.id)
                 if lead.id in self.live_leads:
+                    continue
+                if not self._may_dial(run, lead, now):
                     continue
                 self._place(run, lead, now)
                 n -= 1
@@ -344,6 +392,72 @@ class DialerCore:
         ):
             run.loading = True
             self._out.append(cmd.LoadLeads(name, want - len(run.hopper)))
+
+    def _budget_spent(self, run: CampaignRun, now: float) -> bool:
+        target = run.cfg.abandon_target
+        if not 0 < target < 1:
+            return False
+        return run.abandons.budget(target, now, hour=False).allowed <= 0 and (
+            run.abandons.ftc_30d(now).live > 0
+        )
+
+    def _may_dial(self, run: CampaignRun, lead: Lead, now: float) -> bool:
+        """The last check before the Originate (the hopper checked already;
+        a DNC entry or an abandon may have come since). A refused lead is
+        skipped with its reason, never dialed."""
+        c = run.cfg
+        comp = c.compliance
+        if self.screen:
+            rules = c.retry
+            cap = max_attempts_cap(
+                [getattr(rules, f).max_attempts for f in type(rules).model_fields],
+                comp.dispositions,
+            )
+            verdict = screen_lead(
+                campaign=c.name,
+                phone=lead.phone,
+                timezone=lead.timezone,
+                attempts=lead.attempts,
+                attempts_today=lead.attempts_today,
+                now=now,
+                compliance=comp,
+                dnc=self.dnc,
+                lock=self.lock,
+                max_total=cap,
+            )
+            if not verdict.ok:
+                self._out.append(
+                    cmd.SkipLead(
+                        c.name, lead.id, verdict.reason, verdict.detail, now, verdict.retry_at
+                    )
+                )
+                return False
+        else:
+            blocked = self.dnc.is_blocked(c.name, lead.phone)
+            if blocked is not None:
+                self._out.append(
+                    cmd.SkipLead(c.name, lead.id, blocked.partition(":")[0], blocked, now, None)
+                )
+                return False
+        if (
+            lead.callback_agent is not None
+            and lead.callback_until is not None
+            and now < lead.callback_until
+            and lead.callback_agent not in run.ready
+        ):
+            # a personal callback waits for its agent until the grace ends
+            self._out.append(
+                cmd.SkipLead(
+                    c.name,
+                    lead.id,
+                    "callback_agent_busy",
+                    f"agent {lead.callback_agent} not ready",
+                    now,
+                    min(now + 10.0, lead.callback_until),
+                )
+            )
+            return False
+        return True
 
     def _place(self, run: CampaignRun, lead: Lead, now: float) -> None:
         c = run.cfg
@@ -364,14 +478,24 @@ class DialerCore:
                 channel=c.channel_for(lead.phone),
                 caller_id=c.caller_id.ami_value(),
                 ring_timeout_s=c.ring_timeout_s,
-                variables={
-                    "DIALER_ATTEMPT": attempt_id,
-                    "DIALER_CAMPAIGN": c.name,
-                    "DIALER_SAFE_HARBOR": c.safe_harbor_sound,
-                },
+                variables=self._variables(c, attempt_id),
                 started_at=now,
             )
         )
+
+    @staticmethod
+    def _variables(c: Campaign, attempt_id: str) -> dict[str, str]:
+        out = {
+            "DIALER_ATTEMPT": attempt_id,
+            "DIALER_CAMPAIGN": c.name,
+            "DIALER_SAFE_HARBOR": c.safe_harbor_sound,
+        }
+        if c.amd.enabled:
+            out["DIALER_AMD"] = c.amd.params()
+            out["DIALER_AMD_ACTION"] = c.amd.on_machine.value
+            if c.amd.message_sound:
+                out["DIALER_AMD_MESSAGE"] = c.amd.message_sound
+        return out
 
     # ---------------------------------------------------------------- calls
     def _originate_result(self, e: ev.OriginateResult) -> None:
@@ -398,7 +522,10 @@ class DialerCore:
             self._finish(call, outcome_for_reason(e.reason, call.cause), e.now, e.detail)
         elif call.hung_up:
             # answered and gone before the dialplan raised DialerAnswered
-            self._finish(call, Outcome.CUSTOMER_HANGUP, e.now, "hung up at answer")
+            if call.machine:
+                self._finish(call, Outcome.MACHINE, e.now, call.amd)
+            else:
+                self._finish(call, Outcome.CUSTOMER_HANGUP, e.now, "hung up at answer")
 
     def _call_answered(self, e: ev.CallAnswered) -> None:
         call = self.calls.get(e.attempt_id)
@@ -411,7 +538,9 @@ class DialerCore:
         run.stats.answered += 1
         run.trk.dial_ended(call.started_at, e.now, True)
         run.trk.answered(e.now)
-        agent_id = next(iter(run.ready), None)
+        agent_id = call.lead.callback_agent
+        if agent_id not in run.ready:
+            agent_id = next(iter(run.ready), None)
         if agent_id is not None:
             self._connect(call, self.agents[agent_id], e.now)
         else:
@@ -483,7 +612,7 @@ class DialerCore:
             # not answered: the OriginateResponse says why; it finishes the call
             if call.originate_done:
                 if call.originate_ok:
-                    outcome = Outcome.CUSTOMER_HANGUP
+                    outcome = Outcome.MACHINE if call.machine else Outcome.CUSTOMER_HANGUP
                 elif call.reason == 0 and not call.cause:
                     # wait for a half that carries the cause (or the tick)
                     if call.attempt_id not in self._cause_wait:
@@ -527,6 +656,11 @@ class DialerCore:
         elif call.state is CallState.WAITING:
             self._expire_waiting(call)
         st = run.stats
+        run.abandons.record(outcome, now)
+        if outcome.abandon:
+            self.lock.abandoned(call.lead.phone, now)
+        if call.amd:
+            detail = f"{call.amd}; {detail}" if detail else call.amd
         st.outcomes[outcome.value] = st.outcomes.get(outcome.value, 0) + 1
         if outcome.abandon:
             st.abandoned += 1
@@ -538,6 +672,7 @@ class DialerCore:
             agent.call = None
             self._busy_end(agent, now, observe=agent.status is AgentStatus.TALKING)
             if agent.status is AgentStatus.TALKING:
+                agent.last_call = (call.attempt_id, call.lead, call.campaign)
                 run_a = self.campaigns.get(agent.campaign or "")
                 if run_a is not None:
                     run_a.talking -= 1
@@ -563,6 +698,10 @@ class DialerCore:
             )
         )
         self._dirty.add(call.campaign)
+        if agent is not None and agent.pending_dispo is not None and agent.last_call:
+            key, minutes = agent.pending_dispo
+            agent.pending_dispo = None
+            self._dispose(agent, key, minutes, now)
 
     # ------------------------------------------------------------- resync
     def _resync(self, e: ev.Resync) -> None:
@@ -638,6 +777,8 @@ class DialerCore:
                 run_a.ready.pop(agent.id, None)
                 if agent.status is AgentStatus.WRAP:
                     run_a.wrap -= 1
+                elif agent.status is AgentStatus.PAUSED:
+                    run_a.paused_agents -= 1
                 run_a.talking += 1
             self._busy_start(agent, now)
             agent.status = AgentStatus.TALKING
@@ -679,6 +820,8 @@ class DialerCore:
             agent.wrap_in = campaign
         elif agent.status is AgentStatus.READY:
             self._make_ready(agent, now)
+        elif agent.status is AgentStatus.PAUSED:
+            run.paused_agents += 1
         self._dirty.add(campaign)
 
     def _detach_agent(self, agent: Agent) -> None:
@@ -690,6 +833,8 @@ class DialerCore:
                 run.talking -= 1
             elif agent.status is AgentStatus.WRAP:
                 run.wrap -= 1
+            elif agent.status is AgentStatus.PAUSED:
+                run.paused_agents -= 1
             self._dirty.add(run.cfg.name)
         self._wrap_end(agent, None)
         agent.campaign = None
@@ -741,6 +886,7 @@ class DialerCore:
             run = self.campaigns.get(agent.campaign or "")
             if run is not None:
                 run.ready.pop(agent.id, None)
+                run.paused_agents += 1
                 self._dirty.add(run.cfg.name)
             agent.status = AgentStatus.PAUSED
             agent.since = now
@@ -751,6 +897,8 @@ class DialerCore:
     def _make_ready(self, agent: Agent, now: float) -> None:
         """The agent can take a call: first the oldest waiting one, if any."""
         run = self.campaigns.get(agent.campaign or "")
+        if agent.status is AgentStatus.PAUSED and run is not None:
+            run.paused_agents -= 1
         if agent.status is AgentStatus.WRAP and run is not None:
             run.wrap -= 1
             if agent.wrap_in == run.cfg.name:
@@ -762,6 +910,7 @@ class DialerCore:
             agent.status = AgentStatus.PAUSED
             self._agent_changed(agent, now)
             if run is not None:
+                run.paused_agents += 1
                 self._dirty.add(run.cfg.name)
             return
         agent.status = AgentStatus.READY
@@ -828,3 +977,90 @@ class DialerCore:
                 run.waiting.popleft()
                 call.state = CallState.ABANDONING
             self._dirty.add(name)
+
+    # ------------------------------------------------------- compliance
+    def _amd_result(self, e: ev.AmdResult) -> None:
+        call = self.calls.get(e.attempt_id)
+        if call is None:
+            return
+        call.amd = f"amd {e.status} {e.cause}".strip()
+        if e.status == "MACHINE" and e.action != "connect":
+            call.machine = True
+            call.amd += f" ({e.action or 'hangup'})"
+        elif e.status == "MACHINE":
+            call.amd += " (connected)"
+
+    def _dnc_updated(self, e: ev.DncUpdated) -> None:
+        if e.replace:
+            self.dnc = DncList()
+        for campaign, phone, source in e.added:
+            self.dnc.add(phone, campaign, source)
+        for campaign, phone in e.removed:
+            self.dnc.remove(phone, campaign)
+
+    def _history(self, e: ev.HistoryLoaded) -> None:
+        for campaign, phone, outcome, at in e.outcomes:
+            try:
+                o = Outcome(outcome)
+            except ValueError:
+                continue
+            run = self.campaigns.get(campaign)
+            if run is not None:
+                run.abandons.record(o, at)
+            if o.abandon:
+                self.lock.abandoned(phone, at)
+        self._dirty.update(self.campaigns)
+
+    def _disposition_key(self, e: ev.DispositionKey) -> None:
+        agent = self.agents.get(e.agent_id)
+        if agent is None:
+            return
+        if e.key == "#":  # end the wrap-up now
+            if agent.status is AgentStatus.WRAP:
+                self._make_ready(agent, e.now)
+            return
+        if agent.status in (AgentStatus.TALKING, AgentStatus.RESERVED) and agent.call:
+            agent.pending_dispo = (e.key, e.minutes)  # applied when the call ends
+            return
+        self._dispose(agent, e.key, e.minutes, e.now)
+
+    def _dispose(self, agent: Agent, key: str, minutes: int | None, now: float) -> None:
+        if agent.last_call is None:
+            return
+        attempt_id, lead, campaign = agent.last_call
+        run = self.campaigns.get(campaign)
+        if run is None:
+            return
+        dispo = find(run.cfg.compliance.dispositions, dtmf=key)
+        if dispo is None:
+            return
+        agent.last_call = None
+        cb_at = now + minutes * 60 if minutes else None
+        d = decide_disposition(dispo, lead.id, lead.attempts + 1, now, callback_at=cb_at)
+        personal = dispo.callback and run.cfg.callback_personal
+        due = d.lead.next_due_at
+        self._out.append(
+            cmd.RecordDisposition(
+                attempt_id=attempt_id,
+                campaign=campaign,
+                lead_id=lead.id,
+                phone=lead.phone,
+                code=dispo.code,
+                lead=d.lead,
+                at=now,
+                dnc=None if d.dnc is None else d.dnc.value,
+                callback=dispo.callback,
+                callback_agent=agent.id if personal else None,
+                callback_until=(
+                    due + run.cfg.callback_grace_s if personal and due is not None else None
+                ),
+            )
+        )
+        if d.dnc is not None:
+            self.dnc.add(
+                lead.phone,
+                None if d.dnc.value == "global" else campaign,
+                f"disposition:{dispo.code}",
+            )
+        if agent.status is AgentStatus.WRAP:
+            self._make_ready(agent, now)  # the disposition ends the wrap-up

@@ -230,6 +230,52 @@ class Resync:
     open_attempts: tuple[OpenAttempt, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class AmdResult:
+    """The dialplan's ``DialerAmd`` UserEvent: AMD()'s verdict on an answered
+    call (``status`` MACHINE, HUMAN, NOTSURE, HANGUP) and what the dialplan
+    does with a machine (``action`` hangup, message, connect)."""
+
+    now: float
+    attempt_id: str
+    status: str
+    cause: str = ""
+    action: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DispositionKey:
+    """An agent pressed a disposition key in their room (``DialerDisposition``
+    UserEvent); ``minutes``: the call-back delay the agent typed, if any.
+    ``key`` "#" ends the wrap-up early."""
+
+    now: float
+    agent_id: str
+    key: str
+    minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DncUpdated:
+    """The shell's DNC table changed (start, import, a disposition):
+    ``replace`` swaps the whole list; entries are (campaign or None, E.164, source)."""
+
+    now: float
+    added: tuple[tuple[str | None, str, str], ...] = ()
+    removed: tuple[tuple[str | None, str], ...] = ()
+    replace: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLoaded:
+    """Outcomes of the last 30 days from the store, oldest first, at start:
+    (campaign, E.164, outcome, ended_at). Seeds abandon accounting and the
+    72-hour lock so a restart forgets neither."""
+
+    now: float
+    outcomes: tuple[tuple[str, str, str, float], ...]
+
+
 Event = (
     Tick
     | CampaignLoaded
@@ -251,4 +297,8 @@ Event = (
     | AgentPause
     | AgentLogout
     | Resync
+    | AmdResult
+    | DispositionKey
+    | DncUpdated
+    | HistoryLoaded
 )

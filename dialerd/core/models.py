@@ -86,6 +86,11 @@ class Lead:
     priority: int = 0
     timezone: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    #: attempts since the start of the callee's local day (the hopper counts them)
+    attempts_today: int = 0
+    #: a personal callback: only this agent takes it until ``callback_until``
+    callback_agent: str | None = None
+    callback_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

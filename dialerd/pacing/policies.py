@@ -48,6 +48,8 @@ class PacingSnapshot:
     #: the campaign's incremental pacing state (None in hand-built snapshots)
     tracker: PacingTracker | None = None
     abandon_target: float = 0.03
+    #: logged-in agents on pause (counted in ``agents_logged_in``)
+    agents_paused: int = 0
 
 
 class Policy(Protocol):
@@ -117,12 +119,12 @@ class Vicidial:
         if now < self.next_dial:
             return 0
         self.next_dial = now + 2.5
-        agents = s.agents_logged_in
+        agents = s.agents_logged_in - s.agents_paused
         want = round(self.level * agents) - s.lines_in_use
         return _cap(want, s)
 
     def _adapt(self, s: PacingSnapshot) -> None:
-        agents = s.agents_logged_in
+        agents = s.agents_logged_in - s.agents_paused
         if self.samples and agents > 0:
             ready = sum(r for r, _ in self.samples) / len(self.samples)
             waiting = sum(w for _, w in self.samples) / len(self.samples)

@@ -72,6 +72,10 @@ class Predictive:
         #: ... and always from this many agents on (the rolling-hour promise)
         self.hour_guard_agents = 20
         self.var_floor = 0.05
+        self.var_scale = 1.0
+        self.k_lo = 0
+        self.k_hi = HORIZON_POINTS
+        self.const_var = 0.0
         self._seen_ans = 0
         #: per horizon point: expected agents freed, its variance, expected
         #: answers of ringing calls, its variance; kept up to date from the
@@ -110,34 +114,41 @@ class Predictive:
         target = s.abandon_target
         setpoint = target * self.aim
         r = t.rates
-        d_ans = r.total_ans - self._seen_ans
-        d_abn = r.total_abn - self._seen_abn
-        if d_ans or d_abn:
-            self._seen_ans, self._seen_abn = r.total_ans, r.total_abn
-            self.log_theta += self.gain * (d_ans - d_abn / setpoint)
-            self.log_theta = min(max(self.log_theta, math.log(1e-3)), math.log(0.6))
-        theta = math.exp(self.log_theta)
-        # guards: the abandon headroom left in the windows the law counts
+        # guards: the abandon headroom left in the windows the law counts,
+        # as budgets in abandons (not rates on a small denominator)
         a30, b30 = r.days30(s.now)
-        theta *= _guard(target * a30 - b30, max(2.0, 0.1 * target * a30))
+        g = _guard(target * a30 - b30, max(2.0, 0.1 * target * a30))
         if self.hour_guard:
             ah, bh = r.hour(s.now)
             # meaningful only with enough calls an hour (with 3 allowed
             # abandons an hour, one more is noise, not a trend) or agents
-            if target * ah >= 4.0 or s.agents_logged_in >= self.hour_guard_agents:
-                # brake against 90% of the target: the calls already ringing
-                # when the brake comes on can still abandon
+            agents = s.agents_logged_in - s.agents_paused
+            if target * ah >= 4.0 or agents >= self.hour_guard_agents:
+                # brake only when the hour's count nears its limit; the
+                # calls already ringing when the brake comes on can still
+                # abandon, hence the margin below the target
                 lim = self.hour_limit * target * ah
-                theta *= _guard(lim - bh, max(2.0, self.hour_scale * lim))
-        return theta
+                g *= _guard(lim - bh, max(2.0, self.hour_scale * math.sqrt(max(lim, 1.0))))
+        d_ans = r.total_ans - self._seen_ans
+        d_abn = r.total_abn - self._seen_abn
+        if d_ans or d_abn:
+            self._seen_ans, self._seen_abn = r.total_ans, r.total_abn
+            step = self.gain * (d_ans - d_abn / setpoint)
+            # no wind-up: while a guard brakes, the loop does not push up
+            if step < 0 or g >= 0.999:
+                self.log_theta += step
+            self.log_theta = min(max(self.log_theta, math.log(1e-3)), math.log(0.6))
+        return math.exp(self.log_theta) * g
 
     # ------------------------------------------------------------- decision
     def calls_to_place(self, s: PacingSnapshot) -> int:
         t = s.tracker
         progressive = s.agents_ready - s.calls_dialing - s.calls_waiting
-        if s.agents_logged_in <= 0:
+        # paused agents take no calls: they are not agents the pacing sees
+        agents = s.agents_logged_in - s.agents_paused
+        if agents <= 0:
             return 0
-        per_agent = int(self.max_lines_per_agent * s.agents_logged_in) - s.lines_in_use
+        per_agent = int(self.max_lines_per_agent * agents) - s.lines_in_use
         cap = min(s.max_lines - s.lines_in_use, per_agent)
         if cap <= 0:
             return 0
@@ -185,19 +196,22 @@ class Predictive:
         a = [p * (k + 0.5) / K for k in range(K)]
 
         var_floor = self.var_floor
+        vsc = self.var_scale
+        cvar = self.const_var
 
         def risk(n: int) -> float:
             m = n - 1
             tot = 0.0
-            for k in range(K):
+            for k in range(klo, khi):
                 ak = a[k]
                 dn = dems[k] + m * ak
                 mu = mus[k] - m * ak
-                v = vs[k] + m * ak * (1.0 - ak) + rel * dn * dn + var_floor
+                v = (vs[k] + m * ak * (1.0 - ak) + rel * dn * dn) * vsc + var_floor + cvar
                 z = (0.5 - mu) / math.sqrt(v)
                 tot += 0.5 * math.erfc(-z * _SQRT1_2)
-            return tot / K
+            return tot / (khi - klo)
 
+        klo, khi = self.k_lo, self.k_hi
         r1 = risk(1)
         self.last_risk = r1
         if r1 > theta and progressive <= 0:

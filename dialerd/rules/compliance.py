@@ -90,6 +90,9 @@ class Compliance(_Strict):
     safe_harbor: SafeHarbor | None = None
     ring_timeout_override: bool = False
     abandon_target_override: bool = False
+    #: allow ``schedule.legal_window`` wider than the law's 08:00-21:00.
+    #: SANDBOX/TEST ONLY: simulated numbers, tests that run at any hour
+    legal_window_override: bool = False
     #: an agent is always there when a call is answered: the 72-hour lock
     #: on abandoned numbers does not apply to this campaign
     agent_guaranteed: bool = False
@@ -190,6 +193,25 @@ def check_campaign(campaign: Campaign, compliance: Compliance | None = None) -> 
             )
 
     sched = comp.schedule
+    if sched.legal_wider_than_law():
+        if comp.legal_window_override:
+            out.append(
+                Finding(
+                    "warning",
+                    "compliance.schedule.legal_window",
+                    f"{sched.legal_window} is wider than the law's 08:00-21:00 (allowed by "
+                    "legal_window_override): SANDBOX/TEST ONLY, never for real numbers",
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    "error",
+                    "compliance.schedule.legal_window",
+                    f"{sched.legal_window} is wider than the law's 08:00-21:00 in the callee's "
+                    "local time",
+                )
+            )
     lo, hi = LEGAL_WINDOW
     legal = f"{lo // 60:02d}:{lo % 60:02d}-{hi // 60:02d}:{hi % 60:02d}"
     for r in sched.looser_than_law():

@@ -145,6 +145,11 @@ class Schedule(BaseModel):
     holidays: list[date] = Field(default_factory=list)
     #: IANA zone the hours and holidays are read in; None: the callee's zone(s)
     timezone: str | None = None
+    #: the legal window in the callee's local time. The law's 08:00-21:00 is
+    #: the default; ``check-config`` refuses a wider one unless the campaign
+    #: sets ``compliance.legal_window_override`` (SANDBOX/TEST ONLY: the
+    #: integration tests and the demo run at any hour against simulated numbers)
+    legal_window: str = "08:00-21:00"
 
     _weekly: tuple[tuple[MinuteRange, ...], ...] = PrivateAttr(default=())
     _holidays: frozenset[date] = PrivateAttr(default=frozenset())
@@ -157,6 +162,21 @@ class Schedule(BaseModel):
             for r in ranges:
                 parse_range(r)
         return v
+
+    @field_validator("legal_window")
+    @classmethod
+    def _legal(cls, v: str) -> str:
+        parse_range(v)
+        return v
+
+    @property
+    def legal(self) -> MinuteRange:
+        """``legal_window`` as minutes of the day (start, end)."""
+        return parse_range(self.legal_window)
+
+    def legal_wider_than_law(self) -> bool:
+        lo, hi = self.legal
+        return lo < LEGAL_WINDOW[0] or hi > LEGAL_WINDOW[1]
 
     @field_validator("timezone")
     @classmethod
@@ -205,7 +225,7 @@ class Schedule(BaseModel):
     def never_open(self) -> bool:
         """No hour in the week is both scheduled and legal (callee-local
         reading) or no hour at all (campaign-zone reading)."""
-        lo, hi = LEGAL_WINDOW
+        lo, hi = self.legal
         for day in self._weekly:
             for s, e in day:
                 if self.timezone is not None or (max(s, lo) < min(e, hi)):
@@ -281,7 +301,7 @@ def _schedule_check(schedule: Schedule, lt: datetime, where: str) -> Decision | 
 
 def _zone_check(schedule: Schedule, name: str, zi: ZoneInfo, t: float) -> Decision | None:
     """The legal window (and a callee-local schedule) in one callee zone."""
-    lo, hi = LEGAL_WINDOW
+    lo, hi = schedule.legal
     lt = _wall(t, zi)
     sod = _sod(lt)
     if not lo * 60 <= sod < hi * 60:
@@ -407,7 +427,8 @@ def next_allowed(
         return None
     end = now_utc + horizon_days * 86400
     checks: list[tuple[Callable[[float], Decision | None], _Candidates]] = []
-    legal = frozenset({LEGAL_WINDOW[0], LEGAL_WINDOW[1], 0})
+    llo, lhi = schedule.legal
+    legal = frozenset({llo, lhi % (24 * 60), 0})
     if schedule.timezone is not None:
         cz = _load_zone(schedule.timezone)
         if cz is None:

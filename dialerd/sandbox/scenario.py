@@ -111,6 +111,7 @@ def write_config(
         "log": {"format": "json", "level": "info"},
         "drain_timeout_s": 30,
         "tick_s": 0.1,
+        "control_socket": str(workdir / "control.sock"),
     }
     cfg.update(settings)
     path = workdir / "dialerd.yaml"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from dialerd.core.commands import PlaceCall, RecordOutcome
+from dialerd.core.commands import PlaceCall, RecordDisposition, RecordOutcome, SkipLead
 from dialerd.core.models import Lead, LeadStatus
 from dialerd.store.api import OpenAttempt, StoreApi
 from dialerd.store.migrations import upgrade_table
@@ -39,6 +39,12 @@ HOPPER_SQL = (
     "SELECT id, phone, attempts, priority, timezone, fields FROM leads "
     "WHERE campaign = ? AND held = 0 AND status IN ('new', 'retry') "
     "AND next_due_at <= ? ORDER BY priority DESC, next_due_at LIMIT ?"
+)
+#: due callbacks first, from the ``leads_callbacks`` partial index
+CALLBACK_SQL = (
+    "SELECT id, phone, attempts, priority, timezone, fields, callback_agent, callback_until "
+    "FROM leads WHERE campaign = ? AND held = 0 AND status = 'retry' "
+    "AND callback_at IS NOT NULL AND callback_at <= ? ORDER BY callback_at LIMIT ?"
 )
 
 
@@ -82,6 +88,7 @@ class StoredAttempt:
     agent_id: str | None
     cause: int | None
     detail: str
+    disposition: str | None = None
 
 
 _LEAD_COLS = (
@@ -90,7 +97,7 @@ _LEAD_COLS = (
 )
 _ATTEMPT_COLS = (
     "id, campaign, lead_id, phone, state, outcome, started_at, answered_at, connected_at, "
-    "ended_at, agent_id, cause, detail"
+    "ended_at, agent_id, cause, detail, disposition"
 )
 
 
@@ -172,8 +179,18 @@ class Store:
         # exclude is a safety net on top of ``held``; filtered here rather than
         # with a variable-length NOT IN, so the statement (and plan) stays fixed
         async with self._tx() as db:
-            async with db.execute(HOPPER_SQL, (campaign, now, limit + len(exclude))) as cur:
-                rows = [r for r in await cur.fetchall() if r[0] not in exclude][:limit]
+            async with db.execute(CALLBACK_SQL, (campaign, now, limit + len(exclude))) as cur:
+                cbs = [r for r in await cur.fetchall() if r[0] not in exclude][:limit]
+            rows: list[Any] = list(cbs)
+            if len(rows) < limit:
+                seen = {r[0] for r in rows}
+                async with db.execute(
+                    HOPPER_SQL, (campaign, now, limit + len(exclude) + len(rows))
+                ) as cur:
+                    more = [
+                        r for r in await cur.fetchall() if r[0] not in exclude and r[0] not in seen
+                    ]
+                rows += [(*r, None, None) for r in more[: limit - len(rows)]]
             await db.executemany(
                 "UPDATE leads SET held = 1, updated_at = ? WHERE id = ?",
                 [(now, r[0]) for r in rows],
@@ -187,6 +204,8 @@ class Store:
                 priority=r[3],
                 timezone=r[4],
                 fields=json.loads(r[5]),
+                callback_agent=r[6],
+                callback_until=r[7],
             )
             for r in rows
         ]
@@ -257,7 +276,8 @@ class Store:
             await db.execute(
                 "UPDATE leads SET status = ?, attempts = ?, "
                 "next_due_at = COALESCE(?, next_due_at), last_outcome = ?, final_reason = ?, "
-                "held = 0, updated_at = ? WHERE id = ?",
+                "held = 0, callback_at = NULL, callback_agent = NULL, callback_until = NULL, "
+                "updated_at = ? WHERE id = ?",
                 (
                     u.status.value,
                     u.attempts,
@@ -269,6 +289,163 @@ class Store:
                 ),
             )
         return True
+
+    # ------------------------------------------------------------ compliance
+
+    async def skip_lead(self, s: SkipLead) -> None:
+        """Record why the screening did not dial a lead, and postpone it to
+        ``retry_at`` (or finish it with the reason when None)."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO lead_skips (lead_id, campaign, at, reason, detail, retry_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (s.lead_id, s.campaign, s.at, s.reason, s.detail, s.retry_at),
+            )
+            if s.retry_at is None:
+                await db.execute(
+                    "UPDATE leads SET status = 'done', final_reason = ?, held = 0, "
+                    "callback_at = NULL, updated_at = ? "
+                    "WHERE id = ? AND status IN ('new', 'retry')",
+                    (s.reason, s.at, s.lead_id),
+                )
+            else:
+                # a due callback keeps its place ahead of fresh leads
+                await db.execute(
+                    "UPDATE leads SET next_due_at = ?, held = 0, updated_at = ?, "
+                    "callback_at = CASE WHEN callback_at IS NULL THEN NULL ELSE ? END "
+                    "WHERE id = ? AND status IN ('new', 'retry')",
+                    (s.retry_at, s.at, s.retry_at, s.lead_id),
+                )
+
+    async def lead_skips(self, campaign: str) -> list[tuple[int, float, str, str, float | None]]:
+        """(lead_id, at, reason, detail, retry_at) of a campaign, in time order."""
+        rows = await self._fetchall(
+            "SELECT lead_id, at, reason, detail, retry_at FROM lead_skips "
+            "WHERE campaign = ? ORDER BY at, id",
+            (campaign,),
+        )
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def attempts_since(self, lead_id: int, since: float) -> int:
+        rows = await self._fetchall(
+            "SELECT COUNT(*) FROM attempts WHERE lead_id = ? AND started_at >= ?",
+            (lead_id, since),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def record_disposition(self, d: RecordDisposition) -> bool:
+        """The agent's disposition: on the attempt, the lead's new state
+        (a callback gets its time, agent and grace), the DNC entry. Applies
+        to a finished attempt only (the outcome is written first)."""
+        u = d.lead
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE attempts SET disposition = ? WHERE id = ? AND state = 'done'",
+                (d.code, d.attempt_id),
+            )
+            if cur.rowcount != 1:
+                return False
+            callback = u.next_due_at if d.callback else None
+            await db.execute(
+                "UPDATE leads SET status = ?, attempts = ?, next_due_at = COALESCE(?, next_due_at),"
+                " final_reason = ?, callback_at = ?, callback_agent = ?, callback_until = ?,"
+                " updated_at = ? WHERE id = ? AND status IN ('retry', 'done')",
+                (
+                    u.status.value,
+                    u.attempts,
+                    u.next_due_at,
+                    u.final_reason,
+                    callback,
+                    d.callback_agent,
+                    d.callback_until,
+                    d.at,
+                    d.lead_id,
+                ),
+            )
+            if d.dnc is not None:
+                await db.execute(
+                    "INSERT INTO dnc (campaign, phone, source, added_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (
+                        "" if d.dnc == "global" else d.campaign,
+                        d.phone,
+                        f"disposition:{d.code}",
+                        d.at,
+                    ),
+                )
+        return True
+
+    async def set_callback(
+        self, lead_id: int, at: float, agent: str | None = None, until: float | None = None
+    ) -> bool:
+        """A customer-chosen callback (``dialerd leads callback``): due at
+        ``at``, before fresh leads; ``agent`` takes it until ``until``."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE leads SET status = 'retry', next_due_at = ?, callback_at = ?, "
+                "callback_agent = ?, callback_until = ?, final_reason = NULL, updated_at = ? "
+                "WHERE id = ? AND status != 'dialing'",
+                (at, at, agent, until, time.time(), lead_id),
+            )
+            return cur.rowcount == 1
+
+    async def recycle_leads(
+        self, campaign: str, reasons: Sequence[str], finished_before: float, now: float
+    ) -> int:
+        """List recycling by the campaign's rule: leads finished for one of
+        ``reasons`` before ``finished_before`` go back to new (attempts 0).
+        The hopper's screening still stops a number on a DNC list since."""
+        if not reasons:
+            return 0
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE leads SET status = 'new', attempts = 0, next_due_at = ?, "
+                "last_outcome = NULL, final_reason = NULL, updated_at = ? "
+                f"WHERE campaign = ? AND status = 'done' AND held = 0 AND updated_at < ? "
+                f"AND final_reason IN ({', '.join('?' * len(reasons))})",
+                [now, now, campaign, finished_before, *reasons],
+            )
+            return cur.rowcount
+
+    async def dnc_entries(self) -> list[tuple[str | None, str, str]]:
+        """Every DNC entry: (campaign or None for the global list, E.164, source)."""
+        rows = await self._fetchall("SELECT campaign, phone, source FROM dnc ORDER BY rowid")
+        return [(r[0] or None, r[1], r[2]) for r in rows]
+
+    async def dnc_add(
+        self, numbers: Sequence[str], campaign: str | None, source: str, now: float | None = None
+    ) -> int:
+        at = time.time() if now is None else now
+        async with self._tx() as db:
+            cur = await db.executemany(
+                "INSERT INTO dnc (campaign, phone, source, added_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(campaign or "", n, source, at) for n in numbers],
+            )
+            return cur.rowcount
+
+    async def dnc_remove(self, numbers: Sequence[str], campaign: str | None) -> int:
+        async with self._tx() as db:
+            cur = await db.executemany(
+                "DELETE FROM dnc WHERE campaign = ? AND phone = ?",
+                [(campaign or "", n) for n in numbers],
+            )
+            return cur.rowcount
+
+    async def dnc_stamp(self) -> tuple[int, float]:
+        """(count, latest added_at): cheap change detection for the daemon."""
+        rows = await self._fetchall("SELECT COUNT(*), COALESCE(MAX(added_at), 0) FROM dnc")
+        return (int(rows[0][0]), float(rows[0][1])) if rows else (0, 0.0)
+
+    async def recent_outcomes(self, since: float) -> list[tuple[str, str, str, float]]:
+        """(campaign, phone, outcome, ended_at) of attempts ended since, in
+        time order: seeds abandon accounting and the 72-hour lock."""
+        rows = await self._fetchall(
+            "SELECT campaign, phone, outcome, ended_at FROM attempts "
+            "WHERE state = 'done' AND ended_at >= ? ORDER BY ended_at",
+            (since,),
+        )
+        return [(r[0], r[1], r[2], float(r[3])) for r in rows]
 
     async def open_attempts(self) -> list[OpenAttempt]:
         rows = await self._fetchall(

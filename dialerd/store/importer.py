@@ -18,10 +18,13 @@ import _csv
 import asyncio
 import csv
 import json
+import multiprocessing
 import os
 import time
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -32,8 +35,12 @@ from dialerd.phone import PhoneError, normalize
 from dialerd.store.db import LeadRow, Store
 
 BATCH_ROWS = 10_000
-#: processes parsing rows on big files (None: one per CPU, at most 4; 1: no pool)
+#: processes parsing rows on big files (None: one per CPU, at most 4; 1: no
+#: pool, parsing in a thread). Off by default: on the 2-core build machine,
+#: loaded, the pool did not beat the thread (bench/import_1m.py --workers N)
 PARSE_WORKERS: int | None = 1
+#: a file smaller than this is parsed in-process (a pool costs ~0.1 s to start)
+POOL_MIN_BYTES = 4_000_000
 #: progress callback: (bytes read so far, file size in bytes)
 Progress = Callable[[int, int], None]
 PRIORITY_MIN, PRIORITY_MAX = -1_000_000, 1_000_000
@@ -201,6 +208,31 @@ class _CsvSource:
     def close(self) -> None:
         self._fh.close()
 
+    def next_raw(self) -> list[tuple[int, list[str]]]:
+        """The next batch as (line, cells), unparsed (for the process pool)."""
+        raw: list[tuple[int, list[str]]] = []
+        while len(raw) < BATCH_ROWS:
+            try:
+                cells = next(self._reader)
+            except StopIteration:
+                self.done = True
+                break
+            except (csv.Error, UnicodeDecodeError) as exc:
+                self.errors.append(
+                    RowError(self._last_line + 1, f"unreadable: {exc}; import stopped")
+                )
+                self.done = True
+                break
+            line, self._last_line = self._last_line + 1, self._reader.line_num
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # blank line
+            raw.append((line, cells))
+        return raw
+
+    @property
+    def header(self) -> _Header:
+        return self._header
+
     def next_batch(self) -> list[LeadRow]:
         batch: list[LeadRow] = []
         while len(batch) < BATCH_ROWS:
@@ -224,6 +256,57 @@ class _CsvSource:
             else:
                 batch.append(parsed)
         return batch
+
+
+def _parse_chunk(
+    raw: list[tuple[int, list[str]]], h: _Header, region: str
+) -> list[tuple[int, LeadRow | str]]:
+    """In a pool process: the very same ``_parse_row`` (validation unchanged)."""
+    return [(line, _parse_row(cells, h, region)) for line, cells in raw]
+
+
+async def _pooled_batches(
+    src: _CsvSource, region: str, workers: int
+) -> AsyncGenerator[list[LeadRow], None]:
+    """Batches parsed by ``workers`` processes; the next batches are read and
+    parsing while the caller inserts this one (two batches in flight)."""
+    loop = asyncio.get_running_loop()
+    # spawn: no fork of a process holding an event loop, threads and SQLite
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        inflight: deque[list[asyncio.Future[list[tuple[int, LeadRow | str]]]]] = deque()
+        try:
+            while not src.done or inflight:
+                while not src.done and len(inflight) < 2:
+                    raw = await asyncio.to_thread(src.next_raw)
+                    step = max(1, -(-len(raw) // workers))
+                    inflight.append(
+                        [
+                            loop.run_in_executor(
+                                pool, _parse_chunk, raw[i : i + step], src.header, region
+                            )
+                            for i in range(0, len(raw), step)
+                        ]
+                    )
+                if not inflight:
+                    break
+                batch: list[LeadRow] = []
+                for part in await asyncio.gather(*inflight.popleft()):
+                    for line, parsed in part:
+                        if isinstance(parsed, str):
+                            src.errors.append(RowError(line, parsed))
+                        else:
+                            batch.append(parsed)
+                yield batch
+        finally:
+            for futs in inflight:
+                for f in futs:
+                    f.cancel()
+
+
+async def _threaded_batches(src: _CsvSource) -> AsyncGenerator[list[LeadRow], None]:
+    while not src.done:
+        yield await asyncio.to_thread(src.next_batch)
 
 
 async def import_csv(
@@ -257,11 +340,16 @@ async def import_csv(
         report.errors.append(src)
         return report
     pending: asyncio.Task[int] | None = None
+    workers = parse_workers()
+    batches = (
+        _pooled_batches(src, region, workers)
+        if workers > 1 and src.size >= POOL_MIN_BYTES
+        else _threaded_batches(src)
+    )
     try:
         await store.ensure_campaign(name)
         valid = 0
-        while not src.done:
-            batch = await asyncio.to_thread(src.next_batch)
+        async for batch in batches:
             if pending is not None:
                 report.imported += await pending
             pending = asyncio.ensure_future(store.insert_leads(name, batch, due))
@@ -274,6 +362,7 @@ async def import_csv(
     finally:
         if pending is not None and not pending.done():
             pending.cancel()
+        await batches.aclose()  # the pool shuts down before the file closes
         src.close()
     report.duplicates = valid - report.imported
     report.errors = src.errors

@@ -176,4 +176,39 @@ async def _v2(conn: aiosqlite.Connection) -> None:
     )
 
 
+@upgrade_table.register("compliance: dnc, lead_skips, callbacks, attempt dispositions")
+async def _v_compliance(conn: aiosqlite.Connection) -> None:
+    await _run(
+        conn,
+        # campaign '' is the global list (NULL would defeat the primary key)
+        """CREATE TABLE dnc (
+            campaign  TEXT NOT NULL DEFAULT '',
+            phone     TEXT NOT NULL,
+            source    TEXT NOT NULL,
+            added_at  REAL NOT NULL,
+            PRIMARY KEY (campaign, phone)
+        )""",
+        # every lead the screening postponed or finished, and why
+        """CREATE TABLE lead_skips (
+            id        INTEGER PRIMARY KEY,
+            lead_id   INTEGER NOT NULL REFERENCES leads(id),
+            campaign  TEXT NOT NULL,
+            at        REAL NOT NULL,
+            reason    TEXT NOT NULL,
+            detail    TEXT NOT NULL DEFAULT '',
+            retry_at  REAL
+        )""",
+        "CREATE INDEX lead_skips_lead ON lead_skips (lead_id, at)",
+        "CREATE INDEX lead_skips_campaign ON lead_skips (campaign, at)",
+        "ALTER TABLE leads ADD COLUMN callback_at REAL",
+        "ALTER TABLE leads ADD COLUMN callback_agent TEXT",
+        "ALTER TABLE leads ADD COLUMN callback_until REAL",
+        # due callbacks are fetched before fresh leads, from their own index
+        """CREATE INDEX leads_callbacks ON leads (campaign, callback_at)
+            WHERE held = 0 AND status = 'retry' AND callback_at IS NOT NULL""",
+        "ALTER TABLE attempts ADD COLUMN disposition TEXT",
+        "CREATE INDEX attempts_lead_started ON attempts (lead_id, started_at)",
+    )
+
+
 MIGRATIONS = upgrade_table.migrations

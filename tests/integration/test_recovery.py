@@ -171,7 +171,7 @@ async def test_asterisk_restart_mid_campaign(tmp_path: Path) -> None:
     agents = ["2701", "2702", "2703"]
     n = 40
     with AsteriskSandbox() as sb:
-        cfg, settings = await _setup(tmp_path, sb.ami_user, "astrestart", agents, n, 200,
+        _cfg, settings = await _setup(tmp_path, sb.ami_user, "astrestart", agents, n, 200,
                                      wrap_up_s=0.5)
         h = sb.harness_user
         rec1 = AmiRecorder(h.host, h.port, h.username, h.secret)

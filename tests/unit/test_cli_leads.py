@@ -274,3 +274,28 @@ def test_campaign_list_without_daemon_and_pause_error(
     assert f"dialerd is not running (no socket at {sock})" in capsys.readouterr().err
     assert main(["status", "--once", "--json", "--socket", str(sock)]) == 1
     assert "dialerd is not running" in capsys.readouterr().err
+
+
+def test_import_through_the_parse_pool_same_result(
+    conf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big files are parsed by a process pool: same leads, same rejected
+    lines (in order) as the in-process path."""
+    from dialerd.store import importer
+
+    monkeypatch.setattr(importer, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(importer, "PARSE_WORKERS", 2)
+    monkeypatch.setattr(importer, "BATCH_ROWS", 50)
+    rows = [["phone", "timezone", "name"]]
+    for i in range(300):
+        phone = f"+44113496{i:04d}"
+        if i % 97 == 5:
+            phone = "12&Local/x"
+        rows.append([phone, "Nowhere/Else" if i == 150 else "", f"n{i}"])
+    rows.append(["+441134960001", "", "dup"])
+    f = _write(tmp_path / "pool.csv", rows)
+    assert main(["leads", "import", CAMP, str(f), "-c", str(conf)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "imported 295, duplicates 1, rejected 5"
+    lines = [int(x.split(":")[1]) for x in err.splitlines() if x.startswith(str(f))]
+    assert lines == [7, 104, 152, 201, 298]
