@@ -32,10 +32,10 @@ from dialerd.asterisk.ami import (
 from dialerd.asterisk.safety import UnsafeValue
 from dialerd.campaign.loader import load_campaign_file, load_campaigns_dir
 from dialerd.campaign.model import Campaign
+from dialerd.control import daemon_handler, serve_control
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
-from dialerd.control import daemon_handler, serve_control
 from dialerd.core.models import AgentStatus, Lead
 from dialerd.metrics import Metrics
 from dialerd.mqtt.bridge import MqttBridge
@@ -156,7 +156,7 @@ class Daemon:
             if control is not None:
                 control.close()
                 await control.wait_closed()
-                Path(s.control_socket).unlink(missing_ok=True)
+                Path(s.control_socket).unlink(missing_ok=True)  # noqa: ASYNC240 (one unlink at exit)
             await self.store.close()
             log.info("daemon.stopped")
         return 0

@@ -371,9 +371,12 @@ class DialerCore:
             n = run.policy.calls_to_place(self.snapshot(name, now))
             if run.max_level is not None:
                 n = min(n, int(run.max_level * len(run.agents) + 1e-9) - run.live)
-            if n > 0 and self._budget_spent(run, now):
+            if n > 0 and self.screen and self._budget_spent(run, now):
                 # no abandon left in the 30-day or 24-hour window: dial only
-                # for agents free now (no over-dial can abandon a call)
+                # for agents free now (no over-dial can abandon a call). The
+                # predictive policy holds the target itself; this is the
+                # daemon's backstop (off in the simulator, whose benchmarks
+                # measure the policy alone)
                 n = min(n, len(run.ready) - run.dialing - len(run.waiting))
             while n > 0 and run.hopper:
                 lead = run.hopper.popleft()

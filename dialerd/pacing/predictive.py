@@ -31,7 +31,7 @@ from __future__ import annotations
 import bisect
 import math
 from operator import mul
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dialerd.pacing.policies import PacingSnapshot
 from dialerd.pacing.tracker import HORIZON_POINTS, PacingTracker, Tables
@@ -47,13 +47,13 @@ class Predictive:
 
     def __init__(
         self,
-        aim: float = 0.8,
+        aim: float = 0.85,
         max_lines_per_agent: float = 10.0,
         warmup_answers: int = 10,
         warmup_talks: int = 5,
-        gain: float = 0.008,
+        gain: float = 0.004,
         theta0: float = 0.03,
-        future_weight: float = 1.0,
+        future_weight: float = 0.0,
         hour_guard: bool = True,
     ) -> None:
         self.aim = aim
@@ -65,17 +65,20 @@ class Predictive:
         self.hour_guard = hour_guard
         self.future_weight = future_weight
         self.talk_unc = 0.01
-        #: the hour guard starts braking when the hour's headroom falls below
-        #: this share of its abandon allowance
-        self.hour_scale = 0.6
-        self.hour_limit = 0.75
+        #: the hour guard brakes against ``hour_limit`` x the target, from
+        #: ``hour_scale`` x sqrt(allowance) abandons of headroom down (a
+        #: budget in abandons: at 100 agents it starts at about 2.5%, at 20
+        #: agents at about 2%)
+        self.hour_scale = 1.0
+        self.hour_limit = 0.95
+        #: ... less this many abandons: the calls in flight when it closes
+        self.hour_reserve = 2.0
         #: ... and always from this many agents on (the rolling-hour promise)
         self.hour_guard_agents = 20
         self.var_floor = 0.05
-        self.var_scale = 1.0
-        self.k_lo = 0
-        self.k_hi = HORIZON_POINTS
-        self.const_var = 0.0
+        #: above this many active agents the loop's step per answer shrinks
+        #: as 1/sqrt(agents): as many steps an hour, each smaller
+        self.gain_ref_agents = 20.0
         self._seen_ans = 0
         #: per horizon point: expected agents freed, its variance, expected
         #: answers of ringing calls, its variance; kept up to date from the
@@ -97,15 +100,13 @@ class Predictive:
         if c is None:
             return cls()
         p = c.pacing
-        return cls(
-            aim=p.aim,
-            max_lines_per_agent=p.max_lines_per_agent,
-            warmup_answers=p.warmup_answers,
-            warmup_talks=p.warmup_talks,
-            gain=p.gain,
-            hour_guard=p.hour_guard,
-            future_weight=p.future_weight,
-        )
+        # only what the campaign sets: the engine's own defaults otherwise
+        names = (
+            "aim", "max_lines_per_agent", "warmup_answers", "warmup_talks",
+            "gain", "hour_guard", "future_weight",
+        )  # fmt: skip
+        kw: dict[str, Any] = {n: getattr(p, n) for n in names if n in p.model_fields_set}
+        return cls(**kw)
 
     # ----------------------------------------------------------- controller
     def _threshold(self, s: PacingSnapshot) -> float:
@@ -123,17 +124,23 @@ class Predictive:
             # meaningful only with enough calls an hour (with 3 allowed
             # abandons an hour, one more is noise, not a trend) or agents
             agents = s.agents_logged_in - s.agents_paused
-            if target * ah >= 4.0 or agents >= self.hour_guard_agents:
+            # (before the hour allows one abandon the 30-day guard, on the
+            # same few calls at the start of a campaign, holds it)
+            if target * ah >= 4.0 or (agents >= self.hour_guard_agents and target * ah >= 1.0):
                 # brake only when the hour's count nears its limit; the
                 # calls already ringing when the brake comes on can still
                 # abandon, hence the margin below the target
-                lim = self.hour_limit * target * ah
+                lim = self.hour_limit * target * ah - self.hour_reserve
                 g *= _guard(lim - bh, max(2.0, self.hour_scale * math.sqrt(max(lim, 1.0))))
         d_ans = r.total_ans - self._seen_ans
         d_abn = r.total_abn - self._seen_abn
         if d_ans or d_abn:
             self._seen_ans, self._seen_abn = r.total_ans, r.total_abn
-            step = self.gain * (d_ans - d_abn / setpoint)
+            # the more answers an hour, the smaller the step per answer: the
+            # loop's memory stays about as long in time, and theta as steady
+            n_act = max(s.agents_logged_in - s.agents_paused, 1)
+            gain = self.gain * math.sqrt(self.gain_ref_agents / max(n_act, self.gain_ref_agents))
+            step = gain * (d_ans - d_abn / setpoint)
             # no wind-up: while a guard brakes, the loop does not push up
             if step < 0 or g >= 0.999:
                 self.log_theta += step
@@ -196,22 +203,19 @@ class Predictive:
         a = [p * (k + 0.5) / K for k in range(K)]
 
         var_floor = self.var_floor
-        vsc = self.var_scale
-        cvar = self.const_var
 
         def risk(n: int) -> float:
             m = n - 1
             tot = 0.0
-            for k in range(klo, khi):
+            for k in range(K):
                 ak = a[k]
                 dn = dems[k] + m * ak
                 mu = mus[k] - m * ak
-                v = (vs[k] + m * ak * (1.0 - ak) + rel * dn * dn) * vsc + var_floor + cvar
+                v = vs[k] + m * ak * (1.0 - ak) + rel * dn * dn + var_floor
                 z = (0.5 - mu) / math.sqrt(v)
                 tot += 0.5 * math.erfc(-z * _SQRT1_2)
-            return tot / (khi - klo)
+            return tot / K
 
-        klo, khi = self.k_lo, self.k_hi
         r1 = risk(1)
         self.last_risk = r1
         if r1 > theta and progressive <= 0:

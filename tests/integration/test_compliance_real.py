@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from dialerd.sandbox.scenario import (
     write_config,
 )
 from dialerd.settings import Settings, load_settings
-from dialerd.store.db import StoredAttempt, StoredLead, Store
+from dialerd.store.db import Store, StoredAttempt, StoredLead
 from dialerd.store.importer import import_csv
 
 pytestmark = pytest.mark.asterisk
@@ -143,7 +144,7 @@ async def test_dnc_and_out_of_window_leads_are_never_originated(
     await login_agents(rec, agents)
 
     async def settled() -> bool:
-        leads, attempts, skips = await _state(settings, "cdnc")
+        _leads, attempts, skips = await _state(settings, "cdnc")
         return len(attempts) == 1 and attempts[0].state == "done" and len(skips) >= 3
 
     await _run(settings, settled, 60, "one call and three skips")
@@ -154,7 +155,9 @@ async def test_dnc_and_out_of_window_leads_are_never_originated(
     # -- Asterisk saw exactly one Originate, for the only dialable number
     assert [a.phone for a in attempts] == [ok1]
     dialed = {s.get("Exten") or s.get("Channel") for s in rec.named("OriginateResponse")}
-    assert not any(n.lstrip("+") in str(d) for d in dialed for n in (dnc_global, dnc_campaign, night))
+    assert not any(
+        n.lstrip("+") in str(d) for d in dialed for n in (dnc_global, dnc_campaign, night)
+    )
     # -- each refusal recorded with its reason
     reasons = {lid: r for lid, _at, r, _d, _retry in skips}
     assert reasons[by_phone[dnc_global].id] == "dnc_global"
@@ -195,7 +198,7 @@ async def test_busy_and_no_answer_retry_after_delay_and_stop_at_max(
         lead = next(x for x in leads if x.phone == ld)
         tries = sorted((a for a in attempts if a.lead_id == lead.id), key=lambda a: a.started_at)
         assert [a.outcome for a in tries] == [outcome] * 3
-        for a, b in zip(tries, tries[1:], strict=False):
+        for a, b in itertools.pairwise(tries):
             assert a.ended_at is not None and b.started_at >= a.ended_at + delay - 0.01
         assert lead.attempts == 3 and lead.final_reason == f"max_attempts_{outcome}"
 
@@ -239,7 +242,7 @@ async def test_agent_dtmf_callback_is_dialed_when_due_to_that_agent(
         await _play_dtmf(rec, chan.replace(";2", ";1"), "*31#")
 
         async def disposed() -> bool:
-            leads, attempts, _s = await _state(settings, "ccb")
+            _leads, attempts, _s = await _state(settings, "ccb")
             return attempts[0].disposition == "callback"
 
         await _until(disposed, 15, "the callback disposition")
@@ -300,7 +303,10 @@ async def test_amd_machine_and_person_get_the_configured_action(
     m, p = by[machine], by[person]
     verdicts = {s.get("Attempt"): s for s in rec.named("UserEvent", UserEvent="DialerAmd")}
     assert verdicts[m.id].get("Status") == "MACHINE", (m, verdicts)
-    assert verdicts.get(p.id, {}).get("Status") == "HUMAN", (p, [v.fields for v in verdicts.values()])
+    assert verdicts.get(p.id, {}).get("Status") == "HUMAN", (
+        p,
+        [v.fields for v in verdicts.values()],
+    )
     # the person always reaches an agent, with the verdict recorded
     assert p.outcome == "answered" and p.agent_id == agents[0] and "HUMAN" in p.detail
     hangup_at = {s.get("Uniqueid"): s.at for s in rec.named("Hangup")}

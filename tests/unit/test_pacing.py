@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -306,3 +307,102 @@ def test_predictive_zero_agents_zero_calls(busy: int, dialing: int, seed: int) -
     t = warm_tracker(seed=seed, busy=busy, ringing=dialing)
     s = snap(t, logged=0, ready=0, talking=0, dialing=dialing)
     assert Predictive().calls_to_place(s) == 0
+
+
+# ------------------------------------------------- paused agents, controller
+
+
+def _core_with_agents(*aids: str) -> tuple[Any, float]:
+    from dialerd.campaign.model import Campaign
+    from dialerd.core import events as ev
+    from dialerd.core.engine import DialerCore
+
+    c = Campaign.model_validate(
+        {
+            "name": "c1",
+            "trunk": "Local/{number}@sim-customers",
+            "caller_id": {"name": "Acme", "number": "+442071234567"},
+            "agents": list(aids),
+            "safe_harbor_sound": "custom/safe",
+            "max_lines": 10,
+            "wrap_up_s": 5,
+        }
+    )
+    core = DialerCore(run_id="t")
+    now = 1000.0
+    core.handle(ev.CampaignLoaded(now, c))
+    core.handle(ev.AmiUp(now))
+    for aid in aids:
+        core.handle(ev.AgentJoined(now, aid, f"Local/{aid}@a;2", f"u-{aid}"))
+    return core, now
+
+
+def test_snapshot_counts_paused_agents_without_scanning() -> None:
+    from dialerd.core import events as ev
+
+    core, now = _core_with_agents("1001", "1002", "1003")
+    s = core.snapshot("c1", now)
+    assert (s.agents_logged_in, s.agents_paused, s.agents_ready) == (3, 0, 3)
+    core.handle(ev.AgentPause(now + 1, "1001", True))
+    core.handle(ev.AgentPause(now + 1, "1002", True))
+    core.handle(ev.AgentPause(now + 1, "1002", True))  # twice: counted once
+    s = core.snapshot("c1", now + 1)
+    assert (s.agents_logged_in, s.agents_paused, s.agents_ready) == (3, 2, 1)
+    core.handle(ev.AgentPause(now + 2, "1001", False))
+    assert core.snapshot("c1", now + 2).agents_paused == 1
+    core.handle(ev.AgentLeft(now + 3, "1002"))  # leaves while paused
+    s = core.snapshot("c1", now + 3)
+    assert (s.agents_logged_in, s.agents_paused) == (2, 0)
+
+
+def test_predictive_does_not_count_paused_agents() -> None:
+    t = warm_tracker(busy=0, ringing=0)
+    s = snap(t, logged=20, ready=0, talking=0)
+    s_paused = PacingSnapshot(**{**_fields(s), "agents_paused": 20})
+    assert Predictive().calls_to_place(s_paused) == 0
+    # the line cap per agent counts active agents only
+    s2 = PacingSnapshot(**{**_fields(snap(t, logged=20, ready=2, talking=0)), "agents_paused": 18})
+    assert Predictive().calls_to_place(s2) <= 10 * 2
+
+
+def _fields(s: PacingSnapshot) -> dict[str, Any]:
+    return {f: getattr(s, f) for f in PacingSnapshot.__dataclass_fields__}
+
+
+def test_threshold_loop_does_not_wind_up_while_the_hour_guard_brakes() -> None:
+    t = warm_tracker(busy=0, ringing=0)
+    p = Predictive()
+    # a busy hour at its limit: 1000 answers, 29 abandons (2.9%)
+    for i in range(1000):
+        t.answered(NOW - 3000 + i)
+    for i in range(29):
+        t.abandoned(NOW - 2000 + i)
+    s = snap(t, logged=100, ready=0, talking=100, now=NOW)
+    before = p.log_theta
+    theta = p._threshold(s)
+    assert theta < 0.01 * math.exp(before), "the hour guard brakes"
+    assert p.log_theta < before, "abandons above the set-point pull the loop down"
+    # more answers while braking: the loop does not climb
+    for i in range(200):
+        t.answered(NOW - 10 + i * 0.01)
+    lt = p.log_theta
+    p._threshold(snap(t, logged=100, ready=0, talking=100, now=NOW))
+    assert p.log_theta <= lt
+
+
+def test_from_campaign_keeps_engine_defaults_for_unset_fields() -> None:
+    from dialerd.campaign.model import Campaign
+
+    base = {
+        "name": "c1",
+        "trunk": "Local/{number}@x",
+        "caller_id": {"number": "+442071234567"},
+        "safe_harbor_sound": "custom/safe",
+        "agents": ["1001"],
+    }
+    p = Predictive.from_campaign(Campaign.model_validate(base))
+    d = Predictive()
+    assert (p.aim, p.gain, p.future_weight) == (d.aim, d.gain, d.future_weight)
+    c = Campaign.model_validate({**base, "pacing": {"aim": 0.7, "gain": 0.01}})
+    p = Predictive.from_campaign(c)
+    assert (p.aim, p.gain, p.future_weight) == (0.7, 0.01, d.future_weight)
