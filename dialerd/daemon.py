@@ -30,7 +30,7 @@ from dialerd.asterisk.ami import (
     AmiUnavailable,
 )
 from dialerd.asterisk.safety import UnsafeValue
-from dialerd.campaign.loader import load_campaign_file, load_campaigns_dir
+from dialerd.campaign.loader import load_campaigns_with_sources
 from dialerd.campaign.model import Campaign
 from dialerd.control import daemon_handler, serve_control
 from dialerd.core import commands as cmd
@@ -283,7 +283,7 @@ class Daemon:
         )
 
     def _load_campaigns(self, keep_broken: bool = False) -> None:
-        found, errors = load_campaigns_dir(Path(self.settings.campaigns_dir))
+        found, files, errors = load_campaigns_with_sources(Path(self.settings.campaigns_dir))
         broken_files = set()
         for e in errors:
             log.error("campaign.rejected", error=str(e))
@@ -309,22 +309,11 @@ class Daemon:
                 self._spawn_store(self._ensure_campaign(c))
                 self.queue.put_nowait(ev.CampaignLoaded(now, c))
         self.campaigns = found
-        sources = {n: p for n, p in self._campaign_files().items() if n in found}
+        sources = {n: p for n, p in files.items() if n in found}
         for name in found:
             if name not in sources and name in self._sources:
                 sources[name] = self._sources[name]  # kept from a now-broken file
         self._sources = sources
-
-    def _campaign_files(self) -> dict[str, Path]:
-        """Which file each campaign came from (for keep-previous on a broken file)."""
-        out: dict[str, Path] = {}
-        d = Path(self.settings.campaigns_dir)
-        for p in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
-            try:
-                out[load_campaign_file(p).name] = p
-            except Exception:
-                continue
-        return out
 
     async def _ensure_campaign(self, c: Campaign) -> None:
         assert self.store is not None

@@ -297,7 +297,15 @@ def _key_line(root: yaml.Node, *loc: int | str) -> int:
 
 
 def load_campaigns_dir(directory: str | Path) -> tuple[dict[str, Campaign], list[ConfigError]]:
-    """Every campaign of a directory, and every error found.
+    """Every campaign of a directory, and every error found."""
+    campaigns, _sources, errors = load_campaigns_with_sources(directory)
+    return campaigns, errors
+
+
+def load_campaigns_with_sources(
+    directory: str | Path,
+) -> tuple[dict[str, Campaign], dict[str, Path], list[ConfigError]]:
+    """Every campaign of a directory, the file each came from, every error.
 
     A bad file does not stop the others: one typo must not take every
     campaign of the call centre off the air. A file that clashes with an
@@ -307,7 +315,7 @@ def load_campaigns_dir(directory: str | Path) -> tuple[dict[str, Campaign], list
     """
     d = Path(directory)
     if not d.is_dir():
-        return {}, [ConfigError(str(directory), None, None, "campaigns directory not found")]
+        return {}, {}, [ConfigError(str(directory), None, None, "campaigns directory not found")]
     campaigns: dict[str, Campaign] = {}
     source: dict[str, str] = {}
     agent_owner: dict[str, str] = {}
@@ -350,4 +358,4 @@ def load_campaigns_dir(directory: str | Path) -> tuple[dict[str, Campaign], list
         if campaign.enabled:
             for agent in campaign.agents:
                 agent_owner[agent] = campaign.name
-    return campaigns, errors
+    return campaigns, {n: Path(f) for n, f in source.items()}, errors

@@ -208,8 +208,9 @@ class _CsvSource:
     def close(self) -> None:
         self._fh.close()
 
-    def next_raw(self) -> list[tuple[int, list[str]]]:
-        """The next batch as (line, cells), unparsed (for the process pool)."""
+    def _read_raw(self) -> tuple[list[tuple[int, list[str]]], RowError | None]:
+        """Up to a batch of (line, cells), unparsed, and the read error that
+        stopped the file, if one did."""
         raw: list[tuple[int, list[str]]] = []
         while len(raw) < BATCH_ROWS:
             try:
@@ -218,15 +219,19 @@ class _CsvSource:
                 self.done = True
                 break
             except (csv.Error, UnicodeDecodeError) as exc:
-                self.errors.append(
-                    RowError(self._last_line + 1, f"unreadable: {exc}; import stopped")
-                )
                 self.done = True
-                break
+                return raw, RowError(self._last_line + 1, f"unreadable: {exc}; import stopped")
             line, self._last_line = self._last_line + 1, self._reader.line_num
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue  # blank line
             raw.append((line, cells))
+        return raw, None
+
+    def next_raw(self) -> list[tuple[int, list[str]]]:
+        """The next batch as (line, cells), unparsed (for the process pool)."""
+        raw, stop = self._read_raw()
+        if stop is not None:
+            self.errors.append(stop)
         return raw
 
     @property
@@ -234,27 +239,17 @@ class _CsvSource:
         return self._header
 
     def next_batch(self) -> list[LeadRow]:
+        """The next batch parsed here; errors stay in line order."""
+        raw, stop = self._read_raw()
         batch: list[LeadRow] = []
-        while len(batch) < BATCH_ROWS:
-            try:
-                cells = next(self._reader)
-            except StopIteration:
-                self.done = True
-                break
-            except (csv.Error, UnicodeDecodeError) as exc:
-                self.errors.append(
-                    RowError(self._last_line + 1, f"unreadable: {exc}; import stopped")
-                )
-                self.done = True
-                break
-            line, self._last_line = self._last_line + 1, self._reader.line_num
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue  # blank line
+        for line, cells in raw:
             parsed = _parse_row(cells, self._header, self._region)
             if isinstance(parsed, str):
                 self.errors.append(RowError(line, parsed))
             else:
                 batch.append(parsed)
+        if stop is not None:
+            self.errors.append(stop)
         return batch
 
 
