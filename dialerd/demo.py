@@ -31,19 +31,11 @@ from dialerd.store.importer import import_csv
 
 def _live_table(daemon: Daemon, elapsed: float, total: float) -> Table:
     t = Table(title=f"dialerd demo - {elapsed:4.0f}/{total:.0f} s", expand=False)
+    # short headers: the table must fit an 80-column terminal unabridged
     for col in (
-        "campaign",
-        "ready",
-        "talking",
-        "wrap",
-        "dialing",
-        "waiting",
-        "dials",
-        "answered",
-        "connected",
-        "abandoned",
-        "abandon %",
-    ):
+        "camp", "ready", "talk", "wrap", "ring", "wait", "dials",
+        "answ", "conn", "abnd", "ab%",
+    ):  # fmt: skip
         t.add_column(col, justify="right")
     for name, run in daemon.core.campaigns.items():
         st = run.stats
