@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from dialerd import sdnotify
+from dialerd.agents import AgentsFile, LoginGuard, Verdict, load_agents_file
 from dialerd.asterisk import mapping
 from dialerd.asterisk.ami import (
     AmiAuthError,
@@ -30,7 +31,7 @@ from dialerd.asterisk.ami import (
     AmiUnavailable,
 )
 from dialerd.asterisk.safety import UnsafeValue
-from dialerd.campaign.loader import load_campaigns_with_sources
+from dialerd.campaign.loader import ConfigError, ConfigErrors, load_campaigns_with_sources
 from dialerd.campaign.model import Campaign
 from dialerd.control import daemon_handler, serve_control
 from dialerd.core import commands as cmd
@@ -39,6 +40,7 @@ from dialerd.core.engine import DialerCore
 from dialerd.core.models import AgentStatus, Lead
 from dialerd.metrics import Metrics
 from dialerd.mqtt.bridge import MqttBridge
+from dialerd.phone import PhoneError, normalize
 from dialerd.rules.abandon import DAYS_30
 from dialerd.rules.compliance import check_campaign, screen_lead
 from dialerd.rules.dispositions import max_attempts_cap
@@ -88,6 +90,9 @@ class Daemon:
             else None
         )
         self.metrics: Metrics | None = Metrics() if settings.metrics.enabled else None
+        #: PIN checks for phone logins (the agents file; reloaded on SIGHUP)
+        self.logins = LoginGuard(AgentsFile())
+        self._load_agents()
 
     # ------------------------------------------------------------- control
     def request_stop(self) -> None:
@@ -192,8 +197,9 @@ class Daemon:
         try:
             return await serve_control(self.settings.control_socket, daemon_handler(self))
         except OSError as exc:
-            log.warning("control.unavailable", path=str(self.settings.control_socket),
-                        error=str(exc))
+            log.warning(
+                "control.unavailable", path=str(self.settings.control_socket), error=str(exc)
+            )
             return None
 
     async def _start_ami(self) -> None:
@@ -232,6 +238,21 @@ class Daemon:
         its previous version keeps running; live calls are never touched."""
         log.info("daemon.reload")
         self._load_campaigns(keep_broken=True)
+        self._load_agents()
+
+    def _load_agents(self) -> None:
+        """The agents file; a broken one is reported and the previous PINs
+        stay in force (failure counts are kept either way)."""
+        path = self.settings.agents_file
+        if path is None:
+            return
+        try:
+            agents = load_agents_file(path)
+        except (ConfigError, ConfigErrors, OSError) as exc:
+            log.error("agents.invalid", file=str(path), error=str(exc))
+            return
+        self.logins.agents = agents
+        log.info("agents.loaded", file=str(path), agents=len(agents.agents))
 
     def _ami_up(self) -> None:
         self.queue.put_nowait(ev.AmiUp(self.clock()))
@@ -254,9 +275,7 @@ class Daemon:
             return
         msgs = resp if isinstance(resp, list) else [resp]
         open_ids = {oa.attempt_id for oa in stored}
-        calls = mapping.live_calls(
-            msgs, lambda uid: uid in open_ids or uid in self.core.calls
-        )
+        calls = mapping.live_calls(msgs, lambda uid: uid in open_ids or uid in self.core.calls)
         unknown = []
         for oa in stored:
             if oa.attempt_id in self.core.calls:
@@ -268,8 +287,15 @@ class Daemon:
                 ev.OpenAttempt(
                     oa.attempt_id,
                     oa.campaign,
-                    Lead(lead.id, lead.campaign, lead.phone, lead.attempts, lead.priority,
-                         lead.timezone, lead.fields),
+                    Lead(
+                        lead.id,
+                        lead.campaign,
+                        lead.phone,
+                        lead.attempts,
+                        lead.priority,
+                        lead.timezone,
+                        lead.fields,
+                    ),
                     oa.started_at,
                 )
             )
@@ -358,6 +384,10 @@ class Daemon:
                 event = item
             if event is None:
                 continue
+            if isinstance(event, ev.AgentKey) and event.key in ("login", "dial", "pause"):
+                event = self._agent_key(event)
+                if event is None:
+                    continue
             try:
                 out = self.core.handle(event)
             except Exception:
@@ -366,6 +396,67 @@ class Daemon:
             self._observe(event)
             for c in out:
                 self._execute(c)
+
+    # ------------------------------------------------------------ agent keys
+    def _agent_key(self, e: ev.AgentKey) -> ev.Event | None:
+        """The keys the shell answers (or completes) before the core: the
+        login (PINs are the shell's), the pause code (a name from the
+        settings), a manual dial (the lead comes from the store)."""
+        agent = self.core.agents.get(e.agent_id)
+        campaign = agent.campaign if agent is not None else None
+        if e.key == "pause":
+            name = self.settings.pause_reasons.get(int(e.data)) if e.data.isdigit() else None
+            if name is None:
+                self._answer(e, campaign, False, "invalid", f"pause {e.data}: no such reason")
+                return None
+            return replace(e, data=name)
+        if e.key == "dial":
+            if campaign is None or campaign not in self.campaigns:
+                self._answer(e, campaign, False, "refused", "dial: not in a campaign")
+                return None
+            self._spawn_store(self._manual_lead(e, self.campaigns[campaign]))
+            return None
+        verdict = self.logins.check(e.agent_id, e.data, e.now)
+        ok, prompt = verdict is Verdict.OK, "login" if verdict is Verdict.OK else "wrong_pin"
+        if ok and agent is not None and agent.channel and agent.channel != e.channel:
+            if agent.status in (AgentStatus.TALKING, AgentStatus.RESERVED):
+                ok, prompt = False, "already_on"
+            else:  # logged in on another phone: the new one takes over
+                self._hangup_channel(agent.channel)
+        log.info("agent.login", agent=e.agent_id, verdict=verdict.value, ok=ok)
+        self._answer(e, campaign, ok, prompt, f"login {verdict.value}")
+        return None
+
+    def _answer(
+        self, e: ev.AgentKey, campaign: str | None, ok: bool, prompt: str, what: str
+    ) -> None:
+        action, _, detail = what.partition(" ")
+        if e.channel:
+            self._execute(cmd.AgentAck(e.channel, ok, prompt))
+        self._execute(cmd.AgentAction(e.agent_id, campaign, action, detail, ok, e.now))
+
+    async def _manual_lead(self, e: ev.AgentKey, c: Campaign) -> None:
+        assert self.store is not None
+        try:
+            phone = normalize(e.data, c.default_region)
+        except PhoneError as exc:
+            self._answer(e, c.name, False, "invalid", f"dial {e.data}: {exc}")
+            return
+        lead = await self.store.manual_lead(c.name, phone, None, self.clock())
+        if lead is None:
+            self._answer(e, c.name, False, "refused", f"dial {phone}: in a call")
+            return
+        self.queue.put_nowait(ev.ManualDial(self.clock(), e.agent_id, lead, e.channel))
+
+    def _send_actions(self, actions: list[dict[str, str | list[str]]]) -> None:
+        """Fire-and-forget actions (prompts): sent in order on the one AMI
+        connection, which Asterisk runs in order."""
+        if self.ami is None:
+            return
+        for a in actions:
+            with contextlib.suppress(AmiError):
+                fut = self.ami.send(a)
+                fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
 
     # ------------------------------------------------- live state, supervisor
     def _observe(self, event: ev.Event) -> None:
@@ -540,6 +631,23 @@ class Daemon:
                     retry_at=c.retry_at,
                 )
                 self._spawn_store(self._skip(c))
+            case cmd.AgentAck():
+                with contextlib.suppress(UnsafeValue):
+                    self._send_actions(mapping.ack_actions(c))
+            case cmd.AgentPrompt():
+                if c.channel:
+                    with contextlib.suppress(UnsafeValue):
+                        self._send_actions(mapping.prompt_actions(c))
+            case cmd.AgentAction():
+                log.info(
+                    "agent.key",
+                    agent=c.agent_id,
+                    campaign=c.campaign,
+                    action=c.action,
+                    detail=c.detail or None,
+                    ok=c.ok,
+                )
+                self._spawn_store(self._agent_action(c))
             case cmd.RecordDisposition():
                 log.info(
                     "attempt.disposition",
@@ -634,12 +742,37 @@ class Daemon:
                     lead_status=c.lead.status.value,
                     at=c.ended_at,
                 )
+            case cmd.ScreenPop():
+                pop = {
+                    "kind": c.kind,
+                    "agent": c.agent_id,
+                    "campaign": c.campaign,
+                    "attempt_id": c.attempt_id,
+                    "lead_id": c.lead.id,
+                    "phone": c.lead.phone,
+                    "attempts": c.lead.attempts,
+                    "timezone": c.lead.timezone,
+                    "fields": c.lead.fields,
+                    "at": c.at,
+                }
+                self.mqtt.publish(f"agent/{c.agent_id}/screenpop", pop)
+            case cmd.AgentAction():
+                self.mqtt.event(
+                    "agent_action",
+                    agent=c.agent_id,
+                    campaign=c.campaign,
+                    action=c.action,
+                    detail=c.detail,
+                    ok=c.ok,
+                    at=c.at,
+                )
             case cmd.AgentStateChanged():
                 state = {
                     "agent": c.agent_id,
                     "campaign": c.campaign,
                     "state": c.state,
                     "since": c.at,
+                    "reason": c.reason or None,
                 }
                 self.mqtt.publish(f"agent/{c.agent_id}/state", state, retain=True)
                 self.mqtt.event("agent_state", **state)
@@ -728,6 +861,10 @@ class Daemon:
                 return
             await asyncio.sleep(0.1)
         log.error("attempt.disposition_lost", attempt_id=c.attempt_id, code=c.code)
+
+    async def _agent_action(self, c: cmd.AgentAction) -> None:
+        assert self.store is not None
+        await self.store.record_agent_action(c)
 
     async def _agent_event(self, c: cmd.AgentStateChanged) -> None:
         assert self.store is not None

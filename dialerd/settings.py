@@ -12,6 +12,7 @@ the same from systemd, cron or a shell.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -153,11 +154,40 @@ class Settings(_Strict):
     control_socket: Path = Path("/run/dialerd/control.sock")
     #: the core's Tick period: retry timers and pacing re-evaluation
     tick_s: float = Field(default=0.2, gt=0, le=5)
+    #: agents and their PINs (``dialerd.agents``); None: no agent can log
+    #: in by phone (simulated agents and the demo do not need it)
+    agents_file: Path | None = None
+    #: what an agent's pause key '**' + code means (codes 1-9)
+    pause_reasons: dict[int, str] = Field(
+        default_factory=lambda: {
+            1: "break",
+            2: "lunch",
+            3: "meeting",
+            4: "training",
+            5: "coaching",
+            9: "other",
+        }
+    )
 
     @field_validator("campaigns_dir")
     @classmethod
     def _campaigns_dir(cls, v: Path, info: ValidationInfo) -> Path:
         return _resolve(v, info)
+
+    @field_validator("agents_file")
+    @classmethod
+    def _agents_file(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        return None if v is None else _resolve(v, info)
+
+    @field_validator("pause_reasons")
+    @classmethod
+    def _reasons(cls, v: dict[int, str]) -> dict[int, str]:
+        for code, name in v.items():
+            if not 1 <= code <= 9:
+                raise ValueError(f"pause reason code {code} must be 1-9 (the key after '**')")
+            if not re.fullmatch(r"[a-z0-9_-]{1,32}", name):
+                raise ValueError(f"pause reason {name!r}: 1-32 of a-z 0-9 _ -")
+        return v
 
 
 def load_settings(path: str | Path) -> Settings:

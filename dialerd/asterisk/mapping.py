@@ -13,7 +13,7 @@ from typing import Any
 
 from dialerd.asterisk import safety
 from dialerd.core import events as ev
-from dialerd.core.commands import Hangup, PlaceCall, Redirect
+from dialerd.core.commands import AgentAck, AgentPrompt, Hangup, PlaceCall, Redirect
 
 OUTBOUND_CONTEXT = "dialer-outbound"
 BRIDGE_CONTEXT = "dialer-bridge"
@@ -42,6 +42,65 @@ def originate_action(call: PlaceCall) -> dict[str, str | list[str]]:
         "Codecs": CODECS,
         "Variable": [safety.variable(k, v) for k, v in sorted(call.variables.items())],
     }
+
+
+#: what the agent hears for each prompt name the core uses (Asterisk's
+#: stock English prompts; a deployment may record its own under the same
+#: names in its sounds directory)
+PROMPTS: dict[str, str] = {
+    "login": "agent-loginok",
+    "ok": "auth-thankyou",
+    "ready": "beep",
+    "paused": "dictate/paused",
+    "goodbye": "agent-loggedoff",
+    "calling": "calling",
+    "connected": "beep",
+    "offer": "beep&beep",
+    "invalid": "invalid",
+    "refused": "cannot-complete-as-dialed",
+    "wrong_pin": "",  # the login dialplan asks again with agent-incorrect
+    "already_on": "agent-alreadyon",
+}
+
+#: the key the daemon "presses" on an agent's channel to play a prompt
+#: (confbridge.conf: D = dialplan_exec(dialer-prompt,s,1))
+PROMPT_KEY = "D"
+
+
+def _setvar(channel: str, name: str, value: str) -> dict[str, str | list[str]]:
+    return {
+        "Action": "Setvar",
+        "Channel": safety.live_channel(channel),
+        "Variable": name,
+        "Value": safety.header(value),
+    }
+
+
+def ack_actions(a: AgentAck) -> list[dict[str, str | list[str]]]:
+    """The answer the ``[dialer-ack]`` dialplan waits for on the agent's
+    channel: the prompt first, then the verdict it polls for."""
+    return [
+        _setvar(a.channel, "DIALER_ACK_SOUND", PROMPTS.get(a.prompt, "")),
+        _setvar(a.channel, "DIALER_ACK", "ok" if a.ok else "no"),
+    ]
+
+
+def prompt_actions(p: AgentPrompt) -> list[dict[str, str | list[str]]]:
+    """Play a prompt to an agent in their room: set it, then fake the menu
+    key that plays it. ``Async: false`` because panoramisk takes PlayDTMF's
+    "DTMF successfully queued" for an async Originate and fails on it."""
+    sounds = "&".join(x for x in (PROMPTS.get(p.prompt, ""), p.extra) if x)
+    return [
+        _setvar(p.channel, "DIALER_PROMPT", sounds),
+        {
+            "Action": "PlayDTMF",
+            "Channel": safety.live_channel(p.channel),
+            "Digit": PROMPT_KEY,
+            "Duration": "80",
+            "Receive": "true",
+            "Async": "false",
+        },
+    ]
 
 
 def redirect_action(r: Redirect) -> dict[str, str | list[str]]:
@@ -95,14 +154,15 @@ def to_event(
     uid = str(msg.get("Uniqueid", ""))
     if name == "UserEvent":
         kind = msg.get("UserEvent", "")
-        if kind == "DialerDisposition":
-            # an agent's key in their room (confbridge.conf menu -> dialplan)
-            key = str(msg.get("Key", "")).strip()
-            mins = str(msg.get("Minutes", "")).strip()
+        if kind == "DialerKey":
+            # an agent's key ([dialer-ack]): login, disposition digit, ready, ...
             agent = str(msg.get("Agent", "")).strip()
+            key = str(msg.get("Key", "")).strip()
             if not agent or not key:
                 return None
-            return ev.DispositionKey(now, agent, key, int(mins) if mins.isdigit() else None)
+            return ev.AgentKey(
+                now, agent, key, str(msg.get("Data", "")).strip(), str(msg.get("Channel", ""))
+            )
         attempt = str(msg.get("Attempt", ""))
         if attempt not in calls:
             return None

@@ -149,6 +149,18 @@ class MachineAction(StrEnum):
     CONNECT = "connect"
 
 
+class Preview(_Strict):
+    """Preview mode: the agent sees the lead (MQTT screen pop, a tone) and
+    accepts ('*#') or skips ('**#') it before anything is dialed."""
+
+    #: dial the offered lead by itself after this many seconds (0: wait for
+    #: the agent's key however long it takes)
+    timeout_s: float = Field(default=0, ge=0, le=3600)
+    #: a skipped lead is due again after this many seconds (another agent,
+    #: or the same later, gets it then)
+    skip_retry_s: float = Field(default=3600, ge=0, le=30 * 86400)
+
+
 class Amd(_Strict):
     """Answering-machine detection: Asterisk's AMD() on every answered call.
 
@@ -233,6 +245,10 @@ class Campaign(_Strict):
     #: past the due time any agent of the campaign may take it
     callback_personal: bool = True
     callback_grace_s: float = Field(default=900, ge=0, le=7 * 86400)
+    preview: Preview = Field(default_factory=Preview)
+    #: played to the agent after the connect tone, e.g. a recording of the
+    #: campaign's name (a sound path like safe_harbor_sound); none: tone only
+    connect_announcement: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -266,9 +282,11 @@ class Campaign(_Strict):
             raise ValueError("trunk must contain {number} or {e164}")
         return v
 
-    @field_validator("safe_harbor_sound")
+    @field_validator("safe_harbor_sound", "connect_announcement")
     @classmethod
-    def _sound(cls, v: str) -> str:
+    def _sound(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         if not SOUND_RE.fullmatch(v) or ".." in v:
             raise ValueError("a sound path like custom/acme-safe-harbor (no extension)")
         return v

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dialerd.core.models import LeadUpdate, Outcome
+from dialerd.core.models import Lead, LeadUpdate, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,9 @@ class PlaceCall:
     #: channel variables for the dialplan (validated AMI-safe by the shell)
     variables: dict[str, str] = field(default_factory=dict)
     started_at: float = 0.0
+    #: an agent keyed this number: the store dials a lead in any state but
+    #: "dialing" (a finished lead may be called again by hand)
+    manual: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,8 @@ class AgentStateChanged:
     campaign: str | None
     state: str
     at: float
+    #: the pause reason, when ``state`` is "paused"
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,56 @@ class RecordDisposition:
     callback_until: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AgentAck:
+    """The answer to an agent's key: the dialplan waiting on ``channel``
+    plays ``prompt`` (a name of ``asterisk.mapping.PROMPTS``). ``ok`` False:
+    refused (the login dialplan asks again; other keys just hear why)."""
+
+    channel: str
+    ok: bool
+    prompt: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPrompt:
+    """A prompt the agent hears in their room without pressing anything: the
+    connect tone (then ``extra``, a campaign's announcement), a preview
+    offer."""
+
+    agent_id: str
+    channel: str
+    prompt: str
+    extra: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenPop:
+    """The lead for the agent's desktop (MQTT ``agent/<id>/screenpop``):
+    ``kind`` "offer" (preview, before dialing) or "connect" (the customer is
+    being connected)."""
+
+    agent_id: str
+    campaign: str
+    kind: str
+    lead: Lead
+    at: float
+    attempt_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAction:
+    """What an agent did by key, and whether it was accepted: recorded in
+    ``agent_actions`` so every key press can be audited."""
+
+    agent_id: str
+    campaign: str | None
+    action: str
+    detail: str
+    ok: bool
+    at: float
+
+
 Command = (
     LoadLeads
     | PlaceCall
@@ -141,4 +196,8 @@ Command = (
     | AgentStateChanged
     | SkipLead
     | RecordDisposition
+    | AgentAck
+    | AgentPrompt
+    | ScreenPop
+    | AgentAction
 )

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dialerd.campaign.model import Campaign, RetryRules
+from dialerd.campaign.model import Campaign, DialMode, RetryRules
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.models import AgentStatus, CallState, Lead, Outcome
@@ -64,6 +64,11 @@ class Agent:
     busy_since: float = 0.0
     busy_in: str | None = None
     wrap_in: str | None = None
+    #: preview mode: the lead on the agent's screen, not dialed yet
+    offer: Lead | None = None
+    offer_at: float = 0.0
+    #: why the agent paused (a reason name), for the state they publish
+    pause_reason: str = ""
 
 
 @dataclass(slots=True)
@@ -193,6 +198,8 @@ class DialerCore:
         self._cause_wait: dict[str, None] = {}
         self._out: list[cmd.Command] = []
         self._dirty: set[str] = set()
+        #: agents looking at a preview offer (insertion order = oldest first)
+        self._offers: dict[str, None] = {}
 
     # ------------------------------------------------------------------ API
     def handle(self, event: ev.Event) -> list[cmd.Command]:
@@ -239,8 +246,8 @@ class DialerCore:
                 if name in self.campaigns:
                     self.campaigns[name].max_level = level
                     self._dirty.add(name)
-            case ev.AgentPause(agent_id=aid, paused=paused):
-                self._agent_pause(aid, paused, now)
+            case ev.AgentPause(agent_id=aid, paused=paused, reason=why):
+                self._agent_pause(aid, paused, now, why)
             case ev.Resync():
                 self._resync(event)
             case ev.AgentLogout(agent_id=aid):
@@ -250,7 +257,13 @@ class DialerCore:
             case ev.AmdResult():
                 self._amd_result(event)
             case ev.DispositionKey():
-                self._disposition_key(event)
+                key = "ready" if event.key == "#" else event.key
+                data = "" if event.minutes is None else str(event.minutes)
+                self._agent_key(ev.AgentKey(now, event.agent_id, key, data))
+            case ev.AgentKey():
+                self._agent_key(event)
+            case ev.ManualDial():
+                self._manual_dial(event)
             case ev.DncUpdated():
                 self._dnc_updated(event)
             case ev.HistoryLoaded():
@@ -367,7 +380,9 @@ class DialerCore:
         run = self.campaigns.get(name)
         if run is None or not run.active or self.draining or run.paused:
             return
-        if self.ami_up:
+        if self.ami_up and run.cfg.dial_mode is DialMode.PREVIEW:
+            self._offer_previews(run, now)
+        elif self.ami_up:
             n = run.policy.calls_to_place(self.snapshot(name, now))
             if run.max_level is not None:
                 n = min(n, int(run.max_level * len(run.agents) + 1e-9) - run.live)
@@ -378,13 +393,10 @@ class DialerCore:
                 # daemon's backstop (off in the simulator, whose benchmarks
                 # measure the policy alone)
                 n = min(n, len(run.ready) - run.dialing - len(run.waiting))
-            while n > 0 and run.hopper:
-                lead = run.hopper.popleft()
-                run.hopper_ids.discard(lead.id)
-                if lead.id in self.live_leads:
-                    continue
-                if not self._may_dial(run, lead, now):
-                    continue
+            while n > 0:
+                lead = self._next_lead(run, now)
+                if lead is None:
+                    break
                 self._place(run, lead, now)
                 n -= 1
         want = max(HOPPER_MIN, HOPPER_LINES_FACTOR * run.cfg.max_lines)
@@ -395,6 +407,81 @@ class DialerCore:
         ):
             run.loading = True
             self._out.append(cmd.LoadLeads(name, want - len(run.hopper)))
+
+    def _next_lead(self, run: CampaignRun, now: float) -> Lead | None:
+        """The next lead of the hopper that may be dialed now (the others
+        are skipped with their reason)."""
+        while run.hopper:
+            lead = run.hopper.popleft()
+            run.hopper_ids.discard(lead.id)
+            if lead.id in self.live_leads:
+                continue
+            if self._may_dial(run, lead, now):
+                return lead
+        return None
+
+    def _offer_previews(self, run: CampaignRun, now: float) -> None:
+        """Preview mode: every ready agent is offered a lead (screen pop and a
+        tone); nothing is dialed until the agent accepts it."""
+        for aid in list(run.ready):
+            lead = self._next_lead(run, now)
+            if lead is None:
+                return
+            agent = self.agents[aid]
+            run.ready.pop(aid)
+            agent.status = AgentStatus.PREVIEW
+            agent.since = agent.offer_at = now
+            agent.offer = lead
+            self.live_leads.add(lead.id)  # held: never in a call meanwhile
+            self._offers[aid] = None
+            self._out.append(cmd.ScreenPop(aid, run.cfg.name, "offer", lead, now))
+            self._out.append(cmd.AgentPrompt(aid, agent.channel, "offer"))
+            self._agent_changed(agent, now)
+
+    def _take_offer(self, agent: Agent) -> Lead | None:
+        """The agent's offered lead, no longer held for them."""
+        lead = agent.offer
+        agent.offer = None
+        self._offers.pop(agent.id, None)
+        if lead is not None:
+            self.live_leads.discard(lead.id)
+        return lead
+
+    def _drop_offer(self, agent: Agent, now: float, skipped: bool) -> None:
+        """Give the offered lead back: due again at once (the agent left or
+        paused) or after the campaign's ``preview.skip_retry_s`` (skipped)."""
+        lead = self._take_offer(agent)
+        run = self.campaigns.get(agent.campaign or "")
+        if lead is None or run is None:
+            return
+        if skipped:
+            self._out.append(
+                cmd.SkipLead(
+                    run.cfg.name,
+                    lead.id,
+                    "preview_skipped",
+                    f"agent {agent.id}",
+                    now,
+                    now + run.cfg.preview.skip_retry_s,
+                )
+            )
+        else:
+            self._out.append(cmd.ReleaseLeads(run.cfg.name, (lead.id,)))
+
+    def _accept_offer(self, agent: Agent, now: float) -> tuple[bool, str, str]:
+        run = self.campaigns.get(agent.campaign or "")
+        lead = self._take_offer(agent)
+        if lead is None or run is None:
+            return False, "invalid", "no offer"
+        if not run.active or self.draining or not self.ami_up or run.paused:
+            self._out.append(cmd.ReleaseLeads(run.cfg.name, (lead.id,)))
+            self._make_ready(agent, now)
+            return False, "refused", "campaign not dialing"
+        if not self._may_dial(run, lead, now):  # time passed since the offer
+            self._make_ready(agent, now)
+            return False, "refused", "lead no longer dialable"
+        self._place(run, lead, now, agent)
+        return True, "calling", lead.phone
 
     def _budget_spent(self, run: CampaignRun, now: float) -> bool:
         target = run.cfg.abandon_target
@@ -462,11 +549,26 @@ class DialerCore:
             return False
         return True
 
-    def _place(self, run: CampaignRun, lead: Lead, now: float) -> None:
+    def _place(
+        self,
+        run: CampaignRun,
+        lead: Lead,
+        now: float,
+        agent: Agent | None = None,
+        manual: bool = False,
+    ) -> None:
+        """Dial ``lead``. With ``agent`` (preview, manual dial) that agent is
+        reserved for the call from now on and gets it when it is answered."""
         c = run.cfg
         attempt_id = self._new_id()
         call = Call(attempt_id, c.name, lead, CallState.DIALING, now)
         self.calls[attempt_id] = call
+        if agent is not None:
+            call.agent_id = agent.id
+            agent.call = attempt_id
+            agent.status = AgentStatus.RESERVED
+            agent.since = now
+            self._agent_changed(agent, now)
         self.live_leads.add(lead.id)
         run.dialing += 1
         run.live += 1
@@ -483,6 +585,7 @@ class DialerCore:
                 ring_timeout_s=c.ring_timeout_s,
                 variables=self._variables(c, attempt_id),
                 started_at=now,
+                manual=manual,
             )
         )
 
@@ -541,6 +644,12 @@ class DialerCore:
         run.stats.answered += 1
         run.trk.dial_ended(call.started_at, e.now, True)
         run.trk.answered(e.now)
+        reserved = self.agents.get(call.agent_id or "")
+        if reserved is not None and reserved.call == call.attempt_id:
+            self._connect(call, reserved, e.now)  # preview or manual: their call
+            self._dirty.add(call.campaign)
+            return
+        call.agent_id = None
         agent_id = call.lead.callback_agent
         if agent_id not in run.ready:
             agent_id = next(iter(run.ready), None)
@@ -560,6 +669,15 @@ class DialerCore:
         call.state = CallState.CONNECTING
         call.agent_id = agent.id
         self._out.append(cmd.Redirect(call.attempt_id, call.channel, agent.id))
+        # after the Redirect: nothing may delay the customer's connection
+        self._out.append(
+            cmd.AgentPrompt(
+                agent.id, agent.channel, "connected", run.cfg.connect_announcement or ""
+            )
+        )
+        self._out.append(
+            cmd.ScreenPop(agent.id, call.campaign, "connect", call.lead, now, call.attempt_id)
+        )
 
     def _call_connected(self, e: ev.CallConnected) -> None:
         call = self.calls.get(e.attempt_id)
@@ -839,6 +957,9 @@ class DialerCore:
             elif agent.status is AgentStatus.PAUSED:
                 run.paused_agents -= 1
             self._dirty.add(run.cfg.name)
+        if agent.status is AgentStatus.PREVIEW:
+            self._drop_offer(agent, agent.since, skipped=False)
+            agent.status = AgentStatus.READY
         self._wrap_end(agent, None)
         agent.campaign = None
 
@@ -874,7 +995,7 @@ class DialerCore:
         heapq.heappush(self._wraps, (agent.wrap_until, agent.id))
         self._agent_changed(agent, now)
 
-    def _agent_pause(self, agent_id: str, paused: bool, now: float) -> None:
+    def _agent_pause(self, agent_id: str, paused: bool, now: float, reason: str = "") -> None:
         """Pause takes a ready agent out of the pool at once; a busy agent is
         paused when the call and its wrap-up end (never mid-call)."""
         agent = self.agents.get(agent_id)
@@ -885,6 +1006,13 @@ class DialerCore:
             if agent.status is AgentStatus.PAUSED:
                 self._make_ready(agent, now)
             return
+        agent.pause_reason = reason
+        if agent.status is AgentStatus.PREVIEW:
+            self._drop_offer(agent, now, skipped=False)
+            agent.status = AgentStatus.READY
+            run = self.campaigns.get(agent.campaign or "")
+            if run is not None:
+                run.ready[agent.id] = None
         if agent.status is AgentStatus.READY:
             run = self.campaigns.get(agent.campaign or "")
             if run is not None:
@@ -955,7 +1083,10 @@ class DialerCore:
         agent.wrap_in = None
 
     def _agent_changed(self, agent: Agent, now: float) -> None:
-        self._out.append(cmd.AgentStateChanged(agent.id, agent.campaign, agent.status.value, now))
+        reason = agent.pause_reason if agent.status is AgentStatus.PAUSED else ""
+        self._out.append(
+            cmd.AgentStateChanged(agent.id, agent.campaign, agent.status.value, now, reason)
+        )
 
     # ----------------------------------------------------------------- time
     def _tick(self, now: float) -> None:
@@ -972,6 +1103,18 @@ class DialerCore:
             agent = self.agents.get(aid)
             if agent is not None and agent.status is AgentStatus.WRAP and agent.wrap_until == until:
                 self._make_ready(agent, now)
+        for aid in list(self._offers):
+            agent = self.agents.get(aid)
+            run = self.campaigns.get(agent.campaign or "") if agent is not None else None
+            if agent is None or run is None:
+                self._offers.pop(aid, None)
+                continue
+            timeout = run.cfg.preview.timeout_s
+            if timeout > 0 and now - agent.offer_at >= timeout:
+                ok, _prompt, detail = self._accept_offer(agent, now)
+                self._out.append(
+                    cmd.AgentAction(aid, agent.campaign, "preview_timeout", detail, ok, now)
+                )
         for name, run in self.campaigns.items():
             while run.waiting:
                 call = self.calls[run.waiting[0]]
@@ -1014,29 +1157,150 @@ class DialerCore:
                 self.lock.abandoned(phone, at)
         self._dirty.update(self.campaigns)
 
-    def _disposition_key(self, e: ev.DispositionKey) -> None:
+    # ----------------------------------------------------------- agent keys
+    def _agent_key(self, e: ev.AgentKey) -> None:
+        """An agent's key: act, answer the waiting dialplan, record it."""
         agent = self.agents.get(e.agent_id)
         if agent is None:
-            return
-        if e.key == "#":  # end the wrap-up now
-            if agent.status is AgentStatus.WRAP:
-                self._make_ready(agent, e.now)
-            return
-        if agent.status in (AgentStatus.TALKING, AgentStatus.RESERVED) and agent.call:
-            agent.pending_dispo = (e.key, e.minutes)  # applied when the call ends
-            return
-        self._dispose(agent, e.key, e.minutes, e.now)
+            ok, prompt, detail = False, "invalid", "not logged in"
+        else:
+            ok, prompt, detail = self._key(agent, e)
+        if e.channel:
+            self._out.append(cmd.AgentAck(e.channel, ok, prompt))
+        action = f"disposition {e.key}" if e.key.isdigit() else e.key
+        detail = f"{e.data} {detail}".strip() if e.data else detail
+        campaign = agent.campaign if agent is not None else None
+        self._out.append(cmd.AgentAction(e.agent_id, campaign, action, detail, ok, e.now))
 
-    def _dispose(self, agent: Agent, key: str, minutes: int | None, now: float) -> None:
+    def _key(self, agent: Agent, e: ev.AgentKey) -> tuple[bool, str, str]:
+        now, st = e.now, agent.status
+        on_call = st in (AgentStatus.TALKING, AgentStatus.RESERVED)
+        if e.key.isdigit():
+            minutes = int(e.data) if e.data.isdigit() else None
+            if on_call and agent.call:
+                run = self.campaigns.get(agent.campaign or "")
+                if run is None or find(run.cfg.compliance.dispositions, dtmf=e.key) is None:
+                    return False, "invalid", "no such disposition key"
+                agent.pending_dispo = (e.key, minutes)  # applied when the call ends
+                return True, "ok", "applied when the call ends"
+            code = self._dispose(agent, e.key, minutes, now)
+            if code is None:
+                return False, "invalid", "no call to dispose or no such key"
+            return True, "ok", code
+        if e.key == "ready":
+            if st is AgentStatus.PREVIEW:
+                return self._accept_offer(agent, now)
+            if st in (AgentStatus.WRAP, AgentStatus.PAUSED):
+                self._make_ready(agent, now)
+                return True, "ready", f"from {st.value}"
+            if agent.pause_pending:
+                agent.pause_pending = False
+                return True, "ready", "pause cancelled"
+            if st is AgentStatus.READY:
+                return True, "ready", "already ready"
+            return False, "invalid", "on a call"
+        if e.key == "pause":
+            if st is AgentStatus.PAUSED:
+                agent.pause_reason = e.data
+                self._agent_changed(agent, now)
+                return True, "paused", "reason changed"
+            self._agent_pause(agent.id, True, now, e.data)
+            return True, "paused", "after the call" if agent.pause_pending else ""
+        if e.key == "skip":
+            if st is not AgentStatus.PREVIEW:
+                return False, "invalid", "no offer"
+            self._drop_offer(agent, now, skipped=True)
+            self._make_ready(agent, now)
+            return True, "ok", ""
+        if e.key == "logout":
+            if on_call:
+                return False, "invalid", "on a call"
+            if st is AgentStatus.PREVIEW:
+                self._drop_offer(agent, now, skipped=False)
+                agent.status = AgentStatus.READY
+            return True, "goodbye", ""  # the dialplan hangs up: AgentLeft follows
+        return False, "invalid", f"unknown key {e.key!r}"
+
+    def _manual_dial(self, e: ev.ManualDial) -> None:
+        agent = self.agents.get(e.agent_id)
+        if agent is None:
+            ok, prompt, detail = False, "invalid", "not logged in"
+        else:
+            ok, prompt, detail = self._manual(agent, e)
+        if not ok and e.lead.id not in self.live_leads:
+            # the shell holds the lead for this call: hand it back
+            self._out.append(cmd.ReleaseLeads(e.lead.campaign, (e.lead.id,)))
+        if e.channel:
+            self._out.append(cmd.AgentAck(e.channel, ok, prompt))
+        campaign = agent.campaign if agent is not None else None
+        self._out.append(
+            cmd.AgentAction(
+                e.agent_id, campaign, "dial", f"{e.lead.phone} {detail}".strip(), ok, e.now
+            )
+        )
+
+    def _manual(self, agent: Agent, e: ev.ManualDial) -> tuple[bool, str, str]:
+        """A number the agent keyed: dialed for that agent alone, after the
+        same DNC, calling-hours and 72-hour checks as any lead (not the
+        attempt limits: a person chose to call)."""
+        now, lead = e.now, e.lead
+        run = self.campaigns.get(agent.campaign or "")
+        if run is None or lead.campaign != run.cfg.name:
+            return False, "refused", "not in a campaign"
+        if not run.active or self.draining or not self.ami_up:
+            return False, "refused", "campaign not dialing"
+        if agent.status in (AgentStatus.TALKING, AgentStatus.RESERVED):
+            return False, "invalid", "on a call"
+        if lead.id in self.live_leads:
+            return False, "refused", "already in a call"
+        c = run.cfg
+        if self.screen:
+            verdict = screen_lead(
+                campaign=c.name,
+                phone=lead.phone,
+                timezone=lead.timezone,
+                attempts=0,
+                attempts_today=0,
+                now=now,
+                compliance=c.compliance,
+                dnc=self.dnc,
+                lock=self.lock,
+                max_total=1_000_000,
+            )
+            if not verdict.ok:
+                return False, "refused", verdict.reason
+        elif self.dnc.is_blocked(c.name, lead.phone) is not None:
+            return False, "refused", "dnc"
+        if lead.id in run.hopper_ids:  # it is this agent's call now
+            run.hopper_ids.discard(lead.id)
+            run.hopper = deque(ld for ld in run.hopper if ld.id != lead.id)
+        st = agent.status
+        if st is AgentStatus.PREVIEW:
+            self._drop_offer(agent, now, skipped=False)
+        elif st is AgentStatus.READY:
+            run.ready.pop(agent.id, None)
+        elif st is AgentStatus.WRAP:
+            run.wrap -= 1
+            self._wrap_end(agent, now)
+        elif st is AgentStatus.PAUSED:
+            run.paused_agents -= 1
+            agent.pause_pending = True  # back to the pause after this call
+        self._place(run, lead, now, agent, manual=True)
+        self._dirty.add(c.name)
+        return True, "calling", ""
+
+    def _dispose(self, agent: Agent, key: str, minutes: int | None, now: float) -> str | None:
+        """Record the disposition of the agent's last call; its code, or None
+        when there is no call to dispose or the key means nothing."""
         if agent.last_call is None:
-            return
+            return None
         attempt_id, lead, campaign = agent.last_call
         run = self.campaigns.get(campaign)
         if run is None:
-            return
+            return None
         dispo = find(run.cfg.compliance.dispositions, dtmf=key)
         if dispo is None:
-            return
+            return None
         agent.last_call = None
         cb_at = now + minutes * 60 if minutes else None
         d = decide_disposition(dispo, lead.id, lead.attempts + 1, now, callback_at=cb_at)
@@ -1067,3 +1331,4 @@ class DialerCore:
             )
         if agent.status is AgentStatus.WRAP:
             self._make_ready(agent, now)  # the disposition ends the wrap-up
+        return dispo.code

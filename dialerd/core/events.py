@@ -256,6 +256,33 @@ class DispositionKey:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentKey:
+    """An agent's key in their room (UserEvent ``DialerKey`` from the
+    ``[dialer-ack]`` dialplan): ``key`` is a disposition digit, ``ready``,
+    ``pause`` (``data``: the reason's name, translated from its code by the
+    shell), ``skip`` or ``logout``. ``channel`` is where the answer goes:
+    the dialplan waits for it and plays its prompt (empty: nobody waits)."""
+
+    now: float
+    agent_id: str
+    key: str
+    data: str = ""
+    channel: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ManualDial:
+    """An agent keyed a number (``***`` + number + ``#``); the shell found
+    or created its lead in the agent's campaign. The core still screens it
+    (DNC, calling hours, 72-hour lock) and reserves the agent for it."""
+
+    now: float
+    agent_id: str
+    lead: Lead
+    channel: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class DncUpdated:
     """The shell's DNC table changed (start, import, a disposition):
     ``replace`` swaps the whole list; entries are (campaign or None, E.164, source)."""
@@ -298,6 +325,8 @@ Event = (
     | AgentLogout
     | Resync
     | AmdResult
+    | AgentKey
+    | ManualDial
     | DispositionKey
     | DncUpdated
     | HistoryLoaded

@@ -59,6 +59,8 @@ class AgentStatus(StrEnum):
     TALKING = "talking"
     WRAP = "wrap"
     PAUSED = "paused"
+    #: preview mode: looking at an offered lead, nothing dialed yet
+    PREVIEW = "preview"
 
 
 class CallState(StrEnum):

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from dialerd.core.commands import PlaceCall, RecordDisposition, RecordOutcome, SkipLead
+from dialerd.core.commands import (
+    AgentAction,
+    PlaceCall,
+    RecordDisposition,
+    RecordOutcome,
+    SkipLead,
+)
 from dialerd.core.models import Lead, LeadStatus
 from dialerd.store.api import OpenAttempt, StoreApi
 from dialerd.store.migrations import upgrade_table
@@ -229,10 +235,11 @@ class Store:
         """Raises :class:`LeadNotDialableError` (and writes nothing) if the
         lead is not new/retry: the second of two live calls never starts."""
         started = call.started_at or time.time()
+        states = "status != 'dialing'" if call.manual else "status IN ('new', 'retry')"
         async with self._tx() as db:
             cur = await db.execute(
                 "UPDATE leads SET status = 'dialing', held = 0, updated_at = ? "
-                "WHERE id = ? AND campaign = ? AND status IN ('new', 'retry')",
+                f"WHERE id = ? AND campaign = ? AND {states}",
                 (started, call.lead_id, call.campaign),
             )
             if cur.rowcount != 1:
@@ -509,6 +516,60 @@ class Store:
         out = [(r[0], r[1], r[2], float(r[3])) for r in rows]
         out.sort(key=lambda e: (e[0], e[3]))
         return out
+
+    async def record_agent_action(self, a: AgentAction) -> None:
+        """An agent's key press and whether it was accepted (audit trail)."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO agent_actions (agent_id, campaign, action, detail, ok, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (a.agent_id, a.campaign, a.action, a.detail, int(a.ok), a.at),
+            )
+
+    async def agent_actions(
+        self, agent_id: str | None = None
+    ) -> list[tuple[str, str | None, str, str, bool, float]]:
+        """(agent_id, campaign, action, detail, ok, at), oldest first."""
+        where, params = ("WHERE agent_id = ?", (agent_id,)) if agent_id else ("", ())
+        rows = await self._fetchall(
+            "SELECT agent_id, campaign, action, detail, ok, at FROM agent_actions "
+            f"{where} ORDER BY at, id",
+            params,
+        )
+        return [(r[0], r[1], r[2], r[3], bool(r[4]), float(r[5])) for r in rows]
+
+    async def manual_lead(
+        self, campaign: str, phone: str, timezone: str | None, now: float
+    ) -> Lead | None:
+        """The lead for a number an agent keyed: the campaign's own if it has
+        one, else a new one (fields ``{"source": "manual"}``), held so the
+        hopper leaves it alone. None if it is in a call right now."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO leads (campaign, phone, priority, timezone, fields, status, "
+                "attempts, next_due_at, held, created_at, updated_at) "
+                "VALUES (?, ?, 0, ?, '{\"source\": \"manual\"}', 'new', 0, ?, 1, ?, ?) "
+                "ON CONFLICT (campaign, phone) DO NOTHING",
+                (campaign, phone, timezone, now, now, now),
+            )
+            async with db.execute(
+                "SELECT id, phone, attempts, priority, timezone, fields, status FROM leads "
+                "WHERE campaign = ? AND phone = ?",
+                (campaign, phone),
+            ) as cur:
+                r = await cur.fetchone()
+            if r is None or r[6] == "dialing":
+                return None
+            await db.execute("UPDATE leads SET held = 1 WHERE id = ?", (r[0],))
+        return Lead(
+            id=r[0],
+            campaign=campaign,
+            phone=r[1],
+            attempts=r[2],
+            priority=r[3],
+            timezone=r[4],
+            fields=json.loads(r[5]),
+        )
 
     # ------------------------------------------------------------------ import
 

@@ -211,4 +211,21 @@ async def _v_compliance(conn: aiosqlite.Connection) -> None:
     )
 
 
+@upgrade_table.register("agent_actions: every key an agent pressed, and the verdict")
+async def _v_agent_actions(conn: aiosqlite.Connection) -> None:
+    await _run(
+        conn,
+        """CREATE TABLE agent_actions (
+            id        INTEGER PRIMARY KEY,
+            agent_id  TEXT NOT NULL,
+            campaign  TEXT,
+            action    TEXT NOT NULL,
+            detail    TEXT NOT NULL DEFAULT '',
+            ok        INTEGER NOT NULL,
+            at        REAL NOT NULL
+        )""",
+        "CREATE INDEX agent_actions_agent ON agent_actions (agent_id, at)",
+    )
+
+
 MIGRATIONS = upgrade_table.migrations

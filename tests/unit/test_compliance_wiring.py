@@ -245,16 +245,17 @@ def test_disposition_user_event_maps_to_the_core_event() -> None:
     e = mapping.to_event(
         {
             "Event": "UserEvent",
-            "UserEvent": "DialerDisposition",
+            "UserEvent": "DialerKey",
             "Agent": "1001",
             "Key": "3",
-            "Minutes": "15",
+            "Data": "15",
+            "Channel": "PJSIP/1001-00000001",
         },
         5.0,
         {},
         {},
     )
-    assert e == ev.DispositionKey(5.0, "1001", "3", 15)
+    assert e == ev.AgentKey(5.0, "1001", "3", "15", "PJSIP/1001-00000001")
 
 
 async def test_store_dnc_skips_callbacks_first(tmp_path: Path) -> None:
