@@ -50,6 +50,8 @@ HARNESS_USER = "dialerd-harness"
 
 _PKG_DIR = Path(__file__).resolve().parent
 SIM_DIALPLAN = _PKG_DIR / "extensions_sim.conf"
+#: agent ids that get a SIP endpoint (agent-phone template) in every sandbox
+SIP_AGENTS = tuple(str(a) for a in range(7001, 7011))
 
 
 class SandboxError(RuntimeError):
@@ -208,6 +210,8 @@ class AsteriskSandbox:
         self.secret = "t-" + secrets.token_hex(12)
         self.harness_username = HARNESS_USER
         self.harness_secret = "h-" + secrets.token_hex(12)
+        #: the SIP password of every agent phone in ``SIP_AGENTS``
+        self.sip_secret = "s" + secrets.token_hex(8)
         #: instance directory as seen inside the chroot and from the host
         self.instance = f"{INSTANCE_PARENT}/{self.port}"
         self.instance_dir = self.root / self.instance.lstrip("/")
@@ -396,6 +400,16 @@ class AsteriskSandbox:
         pjsip = (etc / "pjsip.conf").read_text()
         pjsip = _replace_in_section(pjsip, "transport-udp", "bind", f"127.0.0.1:{self.sip_port}")
         (etc / "pjsip.conf").write_text(pjsip)
+        # SIP agent phones for the real-softphone tests, from the production
+        # template, exactly as README tells an admin to add one
+        with open(etc / "pjsip_wizard.conf", "a") as f:
+            f.write("\n; --- added by the sandbox harness: SIP agents for tests ---\n")
+            for agent in SIP_AGENTS:
+                f.write(
+                    f"[{agent}](agent-phone)\n"
+                    f"inbound_auth/username = {agent}\n"
+                    f"inbound_auth/password = {self.sip_secret}\n"
+                )
 
         with open(etc / "extensions.conf", "a") as f:
             f.write(f"\n; --- added by the sandbox harness ---\n#include {SIM_DIALPLAN.name}\n")
