@@ -1,0 +1,311 @@
+"""The agent's day by keys, in the core (no I/O): every key answered and
+recorded, pause with a reason, logout, preview offers (accept, skip,
+timeout), manual dial (screened like any lead), the connect tone and screen
+pop; the PIN check; the AMI actions that carry answers and prompts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dialerd.agents import LOCK_AFTER, AgentsFile, LoginGuard, Verdict
+from dialerd.asterisk import mapping
+from dialerd.asterisk.safety import UnsafeValue
+from dialerd.campaign.model import Campaign
+from dialerd.core import commands as cmd
+from dialerd.core import events as ev
+from dialerd.core.engine import DialerCore
+from dialerd.core.models import AgentStatus, Lead
+from dialerd.sandbox.scenario import sim_campaign
+
+CH = "PJSIP/1001-00000001"
+
+
+class W:
+    """A core with campaign c1 (agents 1001, 1002) and AMI up."""
+
+    def __init__(self, **over: Any) -> None:
+        self.core = DialerCore(run_id="t", screen=True)
+        self.now = 1_780_000_000.0
+        self.out: list[cmd.Command] = []
+        body = {"name": "c1", **sim_campaign(["1001", "1002"], **over)}
+        self.do(ev.CampaignLoaded(self.now, Campaign.model_validate(body)))
+        self.do(ev.AmiUp(self.now))
+
+    def do(self, e: ev.Event) -> list[cmd.Command]:
+        out = self.core.handle(e)
+        self.out.extend(out)
+        return out
+
+    def of(self, kind: type) -> list[Any]:
+        return [c for c in self.out if isinstance(c, kind)]
+
+    def key(self, key: str, data: str = "", dt: float = 1.0, agent: str = "1001") -> cmd.AgentAck:
+        self.now += dt
+        out = self.do(ev.AgentKey(self.now, agent, key, data, CH))
+        acks = [c for c in out if isinstance(c, cmd.AgentAck)]
+        assert len(acks) == 1 and acks[0].channel == CH
+        assert [c for c in out if isinstance(c, cmd.AgentAction)], "every key is recorded"
+        return acks[0]
+
+    def status(self, agent: str = "1001") -> AgentStatus:
+        return self.core.agents[agent].status
+
+
+def _lead(i: int, **kw: Any) -> Lead:
+    return Lead(id=i, campaign="c1", phone=f"+4420712{i:05d}", **kw)
+
+
+def _login(w: W, agent: str = "1001") -> None:
+    w.do(ev.AgentJoined(w.now, agent, CH if agent == "1001" else f"PJSIP/{agent}-1", "u" + agent))
+
+
+def _talk(w: W, lead: Lead) -> cmd.PlaceCall:
+    w.do(ev.LeadsLoaded(w.now, "c1", (lead,), exhausted=True))
+    p: cmd.PlaceCall = w.of(cmd.PlaceCall)[-1]
+    w.do(ev.CallAnswered(w.now + 1, p.attempt_id, "Local/x;1"))
+    w.do(ev.CallConnected(w.now + 1.1, p.attempt_id, "1001"))
+    w.now += 2
+    return p
+
+
+def test_connect_sends_the_redirect_first_then_the_tone_and_the_screen_pop() -> None:
+    w = W(connect_announcement="custom/campaign-c1")
+    _login(w)
+    w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1, fields={"name": "Ann"}),), exhausted=True))
+    p = w.of(cmd.PlaceCall)[-1]
+    out = w.do(ev.CallAnswered(w.now + 1, p.attempt_id, "Local/x;1"))
+    kinds = [type(c).__name__ for c in out]
+    assert kinds.index("Redirect") < kinds.index("AgentPrompt") < kinds.index("ScreenPop")
+    prompt = next(c for c in out if isinstance(c, cmd.AgentPrompt))
+    assert (prompt.channel, prompt.prompt, prompt.extra) == (CH, "connected", "custom/campaign-c1")
+    pop = next(c for c in out if isinstance(c, cmd.ScreenPop))
+    assert (pop.kind, pop.agent_id, pop.attempt_id) == ("connect", "1001", p.attempt_id)
+    assert pop.lead.fields == {"name": "Ann"}
+
+
+def test_disposition_key_is_confirmed_and_recorded_and_a_bad_key_is_refused() -> None:
+    w = W(wrap_up_s=30)
+    _login(w)
+    p = _talk(w, _lead(1))
+    w.do(ev.CallHungUp(w.now, p.attempt_id, 16))
+    assert w.key("9").ok is False  # key 9 means nothing in the default set
+    ack = w.key("1")
+    assert ack.ok and ack.prompt == "ok"
+    assert w.of(cmd.RecordDisposition)[0].code == "sale"
+    assert w.status() is AgentStatus.READY
+    assert w.key("1").ok is False, "the call was disposed already"
+    actions = [(a.action, a.ok) for a in w.of(cmd.AgentAction)]
+    assert actions == [("disposition 9", False), ("disposition 1", True), ("disposition 1", False)]
+
+
+def test_pause_with_reason_now_when_idle_and_after_the_call_when_busy() -> None:
+    w = W(wrap_up_s=30)
+    _login(w)
+    ack = w.key("pause", "lunch")
+    assert ack.prompt == "paused" and w.status() is AgentStatus.PAUSED
+    state = [c for c in w.of(cmd.AgentStateChanged) if c.agent_id == "1001"][-1]
+    assert (state.state, state.reason) == ("paused", "lunch")
+    assert w.core.snapshot("c1", w.now).agents_paused == 1
+    assert w.key("ready").prompt == "ready" and w.status() is AgentStatus.READY
+    p = _talk(w, _lead(1))
+    assert w.status() is AgentStatus.TALKING
+    assert w.key("pause", "break").ok
+    assert w.status() is AgentStatus.TALKING, "never paused mid-call"
+    w.do(ev.CallHungUp(w.now, p.attempt_id, 16))
+    assert w.status() is AgentStatus.WRAP
+    w.now += 31
+    w.do(ev.Tick(w.now))
+    assert w.status() is AgentStatus.PAUSED
+
+
+def test_logout_refused_on_a_call_accepted_when_idle() -> None:
+    w = W()
+    _login(w)
+    p = _talk(w, _lead(1))
+    assert w.key("logout").ok is False
+    w.do(ev.CallHungUp(w.now, p.attempt_id, 16))
+    ack = w.key("logout")
+    assert ack.ok and ack.prompt == "goodbye"
+
+
+def test_ready_key_ends_wrap_up_and_unknown_agent_is_refused() -> None:
+    w = W(wrap_up_s=60)
+    _login(w)
+    p = _talk(w, _lead(1))
+    w.do(ev.CallHungUp(w.now, p.attempt_id, 16))
+    assert w.status() is AgentStatus.WRAP
+    assert w.key("ready").ok and w.status() is AgentStatus.READY
+    assert w.key("ready", agent="9999").ok is False
+
+
+# ------------------------------------------------------------------ preview
+def test_preview_offers_before_dialing_then_accept_dials_for_that_agent() -> None:
+    w = W(dial_mode="preview", wrap_up_s=0)
+    _login(w)
+    w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1), _lead(2)), exhausted=True))
+    assert not w.of(cmd.PlaceCall), "nothing is dialed before the agent accepts"
+    assert w.status() is AgentStatus.PREVIEW
+    offer = w.of(cmd.ScreenPop)[-1]
+    assert (offer.kind, offer.lead.id) == ("offer", 1)
+    assert [p.prompt for p in w.of(cmd.AgentPrompt)] == ["offer"]
+    ack = w.key("ready")
+    assert ack.ok and ack.prompt == "calling"
+    p = w.of(cmd.PlaceCall)[-1]
+    assert p.lead_id == 1 and w.status() is AgentStatus.RESERVED
+    # answered: goes to this agent even though nobody is "ready"
+    out = w.do(ev.CallAnswered(w.now + 3, p.attempt_id, "Local/x;1"))
+    assert any(isinstance(c, cmd.Redirect) and c.agent_id == "1001" for c in out)
+
+
+def test_preview_skip_postpones_the_lead_and_offers_the_next() -> None:
+    w = W(dial_mode="preview", preview={"skip_retry_s": 600})
+    _login(w)
+    w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1), _lead(2)), exhausted=True))
+    assert w.key("skip").ok
+    skip = w.of(cmd.SkipLead)[-1]
+    assert (skip.lead_id, skip.reason, skip.retry_at) == (1, "preview_skipped", w.now + 600)
+    assert w.of(cmd.ScreenPop)[-1].lead.id == 2 and w.status() is AgentStatus.PREVIEW
+    assert not w.of(cmd.PlaceCall)
+
+
+def test_preview_timeout_dials_by_itself_and_a_failed_call_frees_the_agent() -> None:
+    w = W(dial_mode="preview", preview={"timeout_s": 20})
+    _login(w)
+    w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1), _lead(2)), exhausted=True))
+    w.do(ev.Tick(w.now + 10))
+    assert not w.of(cmd.PlaceCall)
+    w.do(ev.Tick(w.now + 20))
+    p = w.of(cmd.PlaceCall)[-1]
+    assert p.lead_id == 1
+    w.do(ev.OriginateResult(w.now + 30, p.attempt_id, False, 5))  # busy
+    assert w.status() is AgentStatus.PREVIEW and w.of(cmd.ScreenPop)[-1].lead.id == 2
+
+
+def test_preview_offer_goes_back_when_the_agent_leaves_or_pauses() -> None:
+    w = W(dial_mode="preview")
+    _login(w)
+    w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1),), exhausted=True))
+    assert w.key("pause", "break").ok and w.status() is AgentStatus.PAUSED
+    assert w.of(cmd.ReleaseLeads)[-1].lead_ids == (1,)
+    assert 1 not in w.core.live_leads
+
+
+def test_preview_mode_never_dials_without_an_accept() -> None:
+    w = W(dial_mode="preview")
+    for a in ("1001", "1002"):
+        _login(w, a)
+    w.do(ev.LeadsLoaded(w.now, "c1", tuple(_lead(i) for i in range(1, 6)), exhausted=True))
+    for t in range(50):
+        w.do(ev.Tick(w.now + t))
+    assert not w.of(cmd.PlaceCall)
+    assert {c.lead.id for c in w.of(cmd.ScreenPop)} == {1, 2}
+
+
+# -------------------------------------------------------------- manual dial
+def test_manual_dial_reserves_the_agent_and_returns_to_pause_after() -> None:
+    w = W()
+    _login(w)
+    w.key("pause", "break")
+    w.now += 1
+    out = w.do(ev.ManualDial(w.now, "1001", _lead(7), CH))
+    ack = next(c for c in out if isinstance(c, cmd.AgentAck))
+    assert ack.ok and ack.prompt == "calling"
+    p = w.of(cmd.PlaceCall)[-1]
+    assert p.lead_id == 7 and p.manual and w.status() is AgentStatus.RESERVED
+    assert w.core.snapshot("c1", w.now).agents_paused == 0
+    w.do(ev.CallAnswered(w.now + 2, p.attempt_id, "Local/x;1"))
+    w.do(ev.CallConnected(w.now + 2.1, p.attempt_id, "1001"))
+    w.do(ev.CallHungUp(w.now + 30, p.attempt_id, 16))
+    w.do(ev.Tick(w.now + 31))
+    assert w.status() is AgentStatus.PAUSED, "back to the pause the agent was in"
+
+
+def test_manual_dial_of_a_dnc_number_is_refused_and_released() -> None:
+    w = W()
+    _login(w)
+    lead = _lead(8)
+    w.do(ev.DncUpdated(w.now, added=((None, lead.phone, "optout"),)))
+    out = w.do(ev.ManualDial(w.now + 1, "1001", lead, CH))
+    ack = next(c for c in out if isinstance(c, cmd.AgentAck))
+    assert (ack.ok, ack.prompt) == (False, "refused")
+    assert not w.of(cmd.PlaceCall)
+    assert any(isinstance(c, cmd.ReleaseLeads) and c.lead_ids == (8,) for c in out)
+    assert w.status() is AgentStatus.READY
+
+
+def test_manual_dial_outside_calling_hours_is_refused() -> None:
+    comp = {**sim_campaign([])["compliance"], "schedule": {"hours": {"daily": ["09:00-09:01"]}}}
+    del comp["legal_window_override"]
+    w = W(compliance=comp)
+    _login(w)
+    # 1_780_000_000 is 20:26 UTC: outside 09:00-09:01 London time
+    out = w.do(ev.ManualDial(w.now + 1, "1001", _lead(9, timezone="Europe/London"), CH))
+    ack = next(c for c in out if isinstance(c, cmd.AgentAck))
+    assert ack.ok is False and not w.of(cmd.PlaceCall)
+    detail = w.of(cmd.AgentAction)[-1].detail
+    assert "window" in detail or "hours" in detail, detail
+
+
+def test_manual_dial_on_a_call_is_refused() -> None:
+    w = W()
+    _login(w)
+    _talk(w, _lead(1))
+    placed = len(w.of(cmd.PlaceCall))
+    out = w.do(ev.ManualDial(w.now, "1001", _lead(2), CH))
+    assert next(c for c in out if isinstance(c, cmd.AgentAck)).ok is False
+    assert len(w.of(cmd.PlaceCall)) == placed
+
+
+# ------------------------------------------------------------------- PINs
+def test_login_guard_wrong_pin_unknown_agent_and_lockout() -> None:
+    g = LoginGuard(AgentsFile.model_validate({"agents": {"1001": {"pin": "0123"}}}))
+    assert g.check("1001", "0123", 0) is Verdict.OK
+    assert g.check("1001", "9999", 1) is Verdict.WRONG_PIN
+    assert g.check("4242", "0123", 1) is Verdict.UNKNOWN_AGENT
+    for i in range(LOCK_AFTER - 2):
+        assert g.check("1001", "1111", 2 + i) is Verdict.WRONG_PIN
+    assert g.check("1001", "1111", 9) is Verdict.LOCKED, f"{LOCK_AFTER} wrong PINs lock"
+    assert g.check("1001", "0123", 10) is Verdict.LOCKED, "locked even with the right PIN"
+    assert g.check("1001", "0123", 10 + 901) is Verdict.OK
+
+
+def test_agents_file_refuses_unquoted_and_short_pins() -> None:
+    with pytest.raises(ValueError, match="quote the PIN"):
+        AgentsFile.model_validate({"agents": {"1001": {"pin": 123}}})
+    with pytest.raises(ValueError, match="4-10 digits"):
+        AgentsFile.model_validate({"agents": {"1001": {"pin": "12"}}})
+    with pytest.raises(ValueError, match="2-10 digits"):
+        AgentsFile.model_validate({"agents": {"ab": {"pin": "1234"}}})
+
+
+@given(st.text(max_size=12))
+def test_login_guard_accepts_only_the_exact_pin(pin: str) -> None:
+    g = LoginGuard(AgentsFile.model_validate({"agents": {"1001": {"pin": "4821"}}}))
+    assert (g.check("1001", pin, 0) is Verdict.OK) == (pin == "4821")
+
+
+# ------------------------------------------------------------------ AMI
+def test_ack_and_prompt_actions() -> None:
+    a = mapping.ack_actions(cmd.AgentAck(CH, True, "paused"))
+    assert [(x["Variable"], x["Value"]) for x in a] == [
+        ("DIALER_ACK_SOUND", "dictate/paused"),
+        ("DIALER_ACK", "ok"),
+    ]
+    p = mapping.prompt_actions(cmd.AgentPrompt("1001", CH, "connected", "custom/c1"))
+    assert p[0]["Value"] == "beep&custom/c1"
+    assert p[1]["Action"] == "PlayDTMF" and p[1]["Digit"] == "D" and p[1]["Receive"] == "true"
+    with pytest.raises(UnsafeValue):
+        mapping.ack_actions(cmd.AgentAck("PJSIP/1\r\nAction: Originate", True, "ok"))
+
+
+def test_dialer_key_user_event_maps_to_agent_key() -> None:
+    e = mapping.to_event(
+        {"Event": "UserEvent", "UserEvent": "DialerKey", "Agent": "1001", "Key": "pause",
+         "Data": "2", "Channel": CH},
+        5.0, {}, {},
+    )  # fmt: skip
+    assert e == ev.AgentKey(5.0, "1001", "pause", "2", CH)
