@@ -277,6 +277,7 @@ EXPORT_COLUMNS = (
     "agent",
     "cause",
     "detail",
+    "disposition",
 )
 
 
@@ -318,7 +319,7 @@ async def _export(store: Store, campaign: str, out: Any) -> tuple[int, int]:
             for a in by_lead.get(x.id, []) or [None]:
                 n_rows += 1
                 if a is None:
-                    w.writerow([*base, "", "", "", "", "", "", "", "", "", "", *custom])
+                    w.writerow([*base, *([""] * (len(EXPORT_COLUMNS) - len(base))), *custom])
                 else:
                     w.writerow(
                         [
@@ -333,6 +334,7 @@ async def _export(store: Store, campaign: str, out: Any) -> tuple[int, int]:
                             a.agent_id or "",
                             "" if a.cause is None else a.cause,
                             a.detail,
+                            a.disposition or "",
                             *custom,
                         ]
                     )
@@ -752,9 +754,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         for r in [*data["rows"], data["total"]]:
             table.add_row(str(r[args.by]), *(rep.cell(k, r.get(k)) for _, k in cols))
         _console().print(table)
-        outcomes = data["total"]["outcomes"]
-        if outcomes:
-            print("outcomes: " + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
+        for what in ("outcomes", "dispositions"):
+            counts = data["total"].get(what) or {}
+            if counts:
+                print(f"{what}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
@@ -963,7 +966,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Handler = args.func
-    return func(args)
+    try:
+        return func(args)
+    except BrokenPipeError:
+        # `dialerd leads export c - | head`: the reader left; not an error of
+        # ours. Point stdout at devnull so the interpreter's flush at exit
+        # does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

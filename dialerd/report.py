@@ -25,7 +25,9 @@ thin async loader (:func:`load_report`) and the output formats. Definitions
   (current counts, not period-bound; per campaign only).
 
 Outcomes are counted from the attempt's outcome column (``in_progress``
-for a live attempt); dispositions will be counted here when they are stored.
+for a live attempt); **dispositions** from its disposition column (the code
+the agent keyed: sale, callback, ...; ``none`` for a connected call the
+agent never disposed).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class _Acc:
     wrap_s: float = 0.0
     paused_s: float = 0.0
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    dispositions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     #: (answer time, is an abandon) for the windowed abandon rates
     answers: list[tuple[float, bool]] = field(default_factory=list)
     agents: set[str] = field(default_factory=set)
@@ -80,6 +83,10 @@ class _Acc:
             ab = outcome in ABANDON_OUTCOMES
             self.abandons += ab
             self.answers.append((a.answered_at or a.started_at, ab))
+        if a.disposition:
+            self.dispositions[a.disposition] += 1
+        elif outcome == "answered":
+            self.dispositions["none"] += 1
         if outcome == "answered":
             self.connected += 1
             if a.connected_at is not None and a.ended_at is not None:
@@ -195,6 +202,7 @@ def _figures(acc: _Acc, start: float, end: float) -> dict[str, Any]:
         "abandon_rate_ftc_worst_30d": worst_window_rate(acc.answers, start, end, FTC_WINDOW_S),
         "abandon_rate_ofcom_worst_24h": worst_window_rate(acc.answers, start, end, OFCOM_WINDOW_S),
         "outcomes": dict(sorted(acc.outcomes.items())),
+        "dispositions": dict(sorted(acc.dispositions.items())),
     }
 
 
@@ -368,21 +376,29 @@ def cell(key: str, value: Any) -> str:
 
 
 def to_csv(report: dict[str, Any]) -> str:
-    """One line per group and a total line; outcomes as ``outcome:<name>`` columns."""
+    """One line per group and a total line; outcomes and dispositions as
+    ``outcome:<name>`` and ``disposition:<code>`` columns."""
     rows = [*report["rows"], report["total"]]
-    outcome_names = sorted({o for r in rows for o in r.get("outcomes", {})})
+    nested = ("outcomes", "dispositions")
+    names = {n: sorted({o for r in rows for o in r.get(n, {})}) for n in nested}
     keys: list[str] = []
     for r in rows:
         for k in r:
-            if k != "outcomes" and k not in keys:
+            if k not in nested and k not in keys:
                 keys.append(k)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([*keys, *(f"outcome:{o}" for o in outcome_names)])
+    w.writerow(
+        [
+            *keys,
+            *(f"outcome:{o}" for o in names["outcomes"]),
+            *(f"disposition:{o}" for o in names["dispositions"]),
+        ]
+    )
     for r in rows:
         w.writerow(
             ["" if r.get(k) is None else r.get(k) for k in keys]
-            + [r.get("outcomes", {}).get(o, 0) for o in outcome_names]
+            + [r.get(n, {}).get(o, 0) for n in nested for o in names[n]]
         )
     return buf.getvalue()
 

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from dialerd.core.models import LeadStatus, LeadUpdate, Outcome
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
-#: a key (or two) pressed in the agent's ConfBridge room
-_DTMF_RE = re.compile(r"^[0-9*#]{1,2}$")
+#: the agent presses "*" then this digit (confbridge.conf dialer_agent_menu *0-*9)
+_DTMF_RE = re.compile(r"^[0-9]$")
 
 
 class _Strict(BaseModel):
@@ -89,7 +89,7 @@ class Disposition(_Strict):
     @classmethod
     def _dtmf(cls, v: str | None) -> str | None:
         if v is not None and not _DTMF_RE.fullmatch(v):
-            raise ValueError("one or two of 0-9 * #")
+            raise ValueError("one digit 0-9: the agent presses * then this digit")
         return v
 
     @model_validator(mode="after")
@@ -130,10 +130,6 @@ def check_codes(dispositions: list[Disposition]) -> list[Disposition]:
     keys = [d.dtmf for d in dispositions if d.dtmf is not None]
     if len(set(keys)) != len(keys):
         raise ValueError("disposition dtmf keys repeat")
-    for a in keys:
-        for b in keys:
-            if a != b and b.startswith(a):
-                raise ValueError(f"dtmf key {a!r} is a prefix of {b!r}")
     return dispositions
 
 

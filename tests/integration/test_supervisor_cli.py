@@ -192,6 +192,8 @@ async def test_status_pause_resume_and_report_on_a_known_campaign(
     fc = final["campaigns"][0]
     assert (fc["dials"], fc["answered"], fc["connected"], fc["abandoned"]) == (20, 10, 10, 0)
     assert fc["outcomes"] == {"answered": 10, "busy": 5, "failed": 5}
+    # the simulated agents key no disposition: every connected call is "none"
+    assert fc["dispositions"] == {"none": 10}
     assert sum(a["calls"] for a in final["agents"]) == 10
 
     # the daemon will write these itself (AgentStateChanged -> record_agent_event)

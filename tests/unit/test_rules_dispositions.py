@@ -47,8 +47,10 @@ def test_model_validation() -> None:
         check_codes([*d, d[0]])
     with pytest.raises(ValueError, match="keys repeat"):
         check_codes([*d, Disposition(code="other", label="O", final=True, dtmf="1")])
-    with pytest.raises(ValueError, match="prefix"):
-        check_codes([*d, Disposition(code="other", label="O", final=True, dtmf="12")])
+    with pytest.raises(ValueError, match="one digit"):  # '*' + one digit is all the menu has
+        Disposition(code="other", label="O", final=True, dtmf="12")
+    with pytest.raises(ValueError, match="one digit"):
+        Disposition(code="other", label="O", final=True, dtmf="#")
     assert find(d, dtmf="5") is not None and find(d, dtmf="5").dnc is DncScope.CAMPAIGN  # type: ignore[union-attr]
     assert find(d, code="sale") is d[0] and find(d, code="nope") is None
 
