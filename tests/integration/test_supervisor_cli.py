@@ -192,8 +192,6 @@ async def test_status_pause_resume_and_report_on_a_known_campaign(
     fc = final["campaigns"][0]
     assert (fc["dials"], fc["answered"], fc["connected"], fc["abandoned"]) == (20, 10, 10, 0)
     assert fc["outcomes"] == {"answered": 10, "busy": 5, "failed": 5}
-    # the simulated agents key no disposition: every connected call is "none"
-    assert fc["dispositions"] == {"none": 10}
     assert sum(a["calls"] for a in final["agents"]) == 10
 
     # the daemon will write these itself (AgentStateChanged -> record_agent_event)
@@ -215,6 +213,8 @@ async def test_status_pause_resume_and_report_on_a_known_campaign(
     assert (row["dials"], row["contacts"], row["connected"], row["abandons"]) == (20, 10, 10, 0)
     assert row["contact_rate"] == 0.5
     assert row["outcomes"] == {"answered": 10, "busy": 5, "failed": 5}
+    # the simulated agents key no disposition: every connected call is "none"
+    assert row["dispositions"] == {"none": 10}
     assert row["abandon_rate_ftc"] == 0.0
     assert row["abandon_rate_ofcom_worst_24h"] == 0.0
     assert (row["leads_exhausted"], row["leads_remaining"], row["leads_total"]) == (20, 0, 20)
