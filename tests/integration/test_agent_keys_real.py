@@ -1,0 +1,226 @@
+"""The agent's keys on the real Asterisk sandbox, through the production
+menu and dialplan: each key is a DTMF press on the agent's channel (AMI
+PlayDTMF with Receive, as if from the phone), the ConfBridge menu runs
+[dialer-keys], the daemon answers, the dialplan plays the answer.
+
+Preview (offer on MQTT, skip, accept, connect with tone and screen pop),
+disposition, pause with a reason, manual dial from pause (and a refused
+one to a do-not-call number). Agent 2901 (no clash with other tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from dialerd.daemon import Daemon
+from dialerd.sandbox.recorder import AmiRecorder
+from dialerd.sandbox.scenario import ANSWER, sim_campaign, sim_number, write_config
+from dialerd.settings import Settings, load_settings
+from dialerd.store.db import Store
+
+pytestmark = pytest.mark.asterisk
+AGENT = "2901"
+
+
+async def _store(settings: Settings) -> Store:
+    return await Store.open(Path(settings.store.path))
+
+
+async def _until(pred: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = await pred()
+        if got:
+            return got
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _press(rec: AmiRecorder, channel: str, keys: str) -> None:
+    """Keys as the phone would send them (Receive: the channel hears them)."""
+    for k in keys:
+        resp = await rec.action(
+            {
+                "Action": "PlayDTMF",
+                "Channel": channel,
+                "Digit": k,
+                "Duration": "80",
+                "Receive": "true",
+                "Async": "false",
+            }
+        )
+        assert resp.get("Response") == "Success", resp
+        await asyncio.sleep(0.15)
+
+
+async def _pop(sub: aiomqtt.Client, kind: str, timeout: float = 10) -> dict[str, Any]:
+    async def first() -> dict[str, Any]:
+        async for msg in sub.messages:
+            if msg.topic.matches(f"dd/agent/{AGENT}/screenpop"):
+                data: dict[str, Any] = json.loads(msg.payload)
+                if data["kind"] == kind:
+                    return data
+        raise AssertionError("subscription ended")
+
+    return await asyncio.wait_for(first(), timeout)
+
+
+async def test_preview_disposition_pause_and_manual_dial_by_keys(
+    asterisk_sandbox: Any, mqtt_broker: Any, tmp_path: Path
+) -> None:
+    sb, b = asterisk_sandbox, mqtt_broker
+    first, second = sim_number(2900, ANSWER, 1, 3), sim_number(2901, ANSWER, 1, 3)
+    by_hand = sim_number(2902, ANSWER, 1, 3)  # not a lead: the agent keys it
+    blocked = sim_number(2903, ANSWER, 1, 3)
+    body = sim_campaign([AGENT], dial_mode="preview", wrap_up_s=60)
+    cfg = write_config(
+        tmp_path,
+        sb.ami_user,
+        {"prev": body},
+        mqtt={"enabled": True, "host": b.host, "port": b.port, "topic_prefix": "dd"},
+    )
+    settings = load_settings(cfg)
+    st = await _store(settings)
+    try:
+        await st.ensure_campaign("prev")
+        rows = [(first, 0, None, '{"name": "First"}'), (second, 0, None, '{"name": "Second"}')]
+        await st.insert_leads("prev", rows, time.time() - 10)
+        await st.dnc_add([blocked], None, "test", time.time())
+    finally:
+        await st.close()
+
+    h = sb.harness_user
+    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
+    await rec.start()
+    daemon = Daemon(settings)
+    task = asyncio.create_task(daemon.run())
+
+    async def attempts() -> list[Any]:
+        s = await _store(settings)
+        try:
+            return await s.list_attempts("prev")
+        finally:
+            await s.close()
+
+    async def actions() -> list[Any]:
+        s = await _store(settings)
+        try:
+            return await s.agent_actions(AGENT)
+        finally:
+            await s.close()
+
+    def state() -> str:
+        return daemon.core.agents[AGENT].status.value
+
+    try:
+        async with aiomqtt.Client(b.host, b.port, identifier="desk") as desk:
+            await desk.subscribe(f"dd/agent/{AGENT}/screenpop")
+            await asyncio.wait_for(daemon.started.wait(), 20)
+            rec._manager.send_action(
+                {
+                    "Action": "Originate",
+                    "Channel": f"Local/{AGENT}@sim-agents",
+                    "Application": "Wait",
+                    "Data": "600",
+                    "Async": "true",
+                }
+            )
+            join = await rec.wait_for(
+                lambda s: (
+                    s.get("Event") == "ConfbridgeJoin" and s.get("Conference") == f"agent-{AGENT}"
+                ),
+                15,
+            )
+            ch = join.get("Channel")
+
+            # preview: an offer on the agent's screen, nothing dialed
+            offer = await _pop(desk, "offer")
+            assert offer["phone"] == first and offer["fields"] == {"name": "First"}
+            await asyncio.sleep(1.5)
+            assert await attempts() == [], "preview dials nothing before the agent accepts"
+            # '**#' skips it: the next lead is offered
+            await _press(rec, ch, "**#")
+            offer2 = await _pop(desk, "offer")
+            assert offer2["phone"] == second
+            await asyncio.sleep(2.0)  # the confirmation and the offer tone play
+            # '*#' accepts: dialed for this agent, connected with a screen pop
+            await _press(rec, ch, "*#")
+            pop = await _pop(desk, "connect", 15)
+            assert pop["phone"] == second and pop["attempt_id"]
+            done = await _until(lambda: _ended(attempts, second), 20, "the accepted call to end")
+            assert done.outcome == "answered" and done.agent_id == AGENT
+            assert done.id == pop["attempt_id"]
+            assert state() == "wrap"
+            # '*1' in wrap-up: sale, and the agent is ready again
+            await asyncio.sleep(1.0)
+            await _press(rec, ch, "*1")
+            await _until(lambda: _disposed(attempts, second), 10, "the disposition")
+            # '**2': pause for lunch (offers stop, the pending one goes back)
+            await asyncio.sleep(3.0)  # the 2 s for call-back minutes, the prompt
+            await _press(rec, ch, "**2")
+            await _until(lambda: _is(state, "paused"), 10, "the pause")
+            assert daemon.core.agents[AGENT].pause_reason == "lunch"
+            # '***' + number + '#' from pause: a manual call, back to pause after
+            national = "0" + by_hand[3:]
+            await asyncio.sleep(2.0)
+            await _press(rec, ch, "***" + national + "#")
+            manual = await _until(lambda: _ended(attempts, by_hand), 25, "the manual call")
+            assert manual.outcome == "answered" and manual.agent_id == AGENT
+            await asyncio.sleep(1.0)
+            await _press(rec, ch, "*#")  # end the wrap-up: the pause resumes
+            await _until(lambda: _is(state, "paused"), 10, "back to the pause")
+            # a do-not-call number keyed by hand is refused, never dialed
+            await asyncio.sleep(1.5)
+            await _press(rec, ch, "***" + "0" + blocked[3:] + "#")
+            await _until(lambda: _action(actions, "dial", blocked, ok=False), 10, "the refusal")
+            assert not [a for a in await attempts() if a.phone == blocked]
+    finally:
+        daemon.request_stop()
+        assert await asyncio.wait_for(task, 60) == 0
+        rec.close()
+
+    acts = [(a[2], a[4]) for a in await actions()]
+    for want in [("skip", True), ("ready", True), ("disposition 1", True), ("pause", True),
+                 ("dial", True), ("dial", False)]:  # fmt: skip
+        assert want in acts, (want, acts)
+    s = await _store(settings)
+    try:
+        skips = await s.lead_skips("prev")
+        leads = {x.phone: x for x in await s.list_leads("prev")}
+    finally:
+        await s.close()
+    assert any(r[2] == "preview_skipped" for r in skips), skips
+    assert leads[by_hand].fields == {"source": "manual"}
+    # what the agent heard: the offer tone, the connect tone, confirmations
+    log = sb.log_path.read_text(errors="replace")
+    heard = [
+        ln for ln in log.splitlines() if f"<Local/{AGENT}@sim-agents" in ln and "Playing" in ln
+    ]
+    for prompt in ("beep", "auth-thankyou", "dictate/paused", "calling", "cannot-complete"):
+        assert any(f"'{prompt}" in ln for ln in heard), (prompt, heard[-10:])
+
+
+async def _ended(attempts: Any, phone: str) -> Any:
+    for a in await attempts():
+        if a.phone == phone and a.state == "done":
+            return a
+    return None
+
+
+async def _disposed(attempts: Any, phone: str) -> bool:
+    return any(a.phone == phone and a.disposition == "sale" for a in await attempts())
+
+
+async def _is(state: Any, want: str) -> bool:
+    return bool(state() == want)
+
+
+async def _action(actions: Any, action: str, phone: str, ok: bool) -> bool:
+    return any(a[2] == action and phone in a[3] and a[4] is ok for a in await actions())
