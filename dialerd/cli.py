@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dialerd.campaign.loader import ConfigError, load_campaigns_dir
+from dialerd.agents import load_agents_file
+from dialerd.campaign.loader import ConfigError, ConfigErrors, load_campaigns_dir
 from dialerd.campaign.model import Campaign
 from dialerd.rules.compliance import check_campaign
 from dialerd.settings import Settings, load_settings
@@ -62,6 +63,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f" store {settings.store.path})"
     )
     failed = bool(errors)
+    if settings.agents_file is not None:
+        try:
+            agents = load_agents_file(settings.agents_file)
+        except (ConfigError, ConfigErrors, OSError) as exc:
+            _err(str(exc))
+            failed = True
+        else:
+            print(f"{settings.agents_file}: OK ({len(agents.agents)} agents with PINs)")
+            listed = {a for c in campaigns.values() for a in c.agents}
+            for a in sorted(listed - set(agents.agents)):
+                _err(f"{settings.agents_file}: warning: agent {a} is in a campaign but has no PIN")
     for c in sorted(campaigns.values(), key=lambda c: c.name):
         state = "enabled" if c.enabled else "disabled"
         findings = check_campaign(c)
@@ -590,7 +602,7 @@ def render_status(st: dict[str, Any]) -> Any:
         agents.add_row(
             str(a.get("id")),
             str(a.get("campaign") or "-"),
-            str(a.get("state")),
+            str(a.get("state")) + (f" ({a['reason']})" if a.get("reason") else ""),
             _fmt_s(float(a.get("time_in_state_s", 0))),
             str(a.get("calls", 0)),
             _fmt_s(float(a.get("talk_s", 0))),

@@ -133,6 +133,8 @@ def agents_state(daemon: Daemon) -> list[dict[str, Any]]:
                 "id": aid,
                 "campaign": a.campaign,
                 "state": a.status.value,
+                #: why a paused agent paused ('**' + code), else null
+                "reason": a.pause_reason if a.status.value == "paused" else None,
                 "since": a.since,
                 "time_in_state_s": round(max(0.0, now - a.since), 3),
                 "calls": a.calls,

@@ -5,6 +5,8 @@ pop; the PIN check; the AMI actions that carry answers and prompts."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from dialerd.agents import LOCK_AFTER, AgentsFile, LoginGuard, Verdict
 from dialerd.asterisk import mapping
 from dialerd.asterisk.safety import UnsafeValue
 from dialerd.campaign.model import Campaign
+from dialerd.cli import main
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
@@ -22,6 +25,7 @@ from dialerd.core.models import AgentStatus, Lead
 from dialerd.sandbox.scenario import sim_campaign
 
 CH = "PJSIP/1001-00000001"
+REPO = Path(__file__).resolve().parents[2]
 
 
 class W:
@@ -309,3 +313,26 @@ def test_dialer_key_user_event_maps_to_agent_key() -> None:
         5.0, {}, {},
     )  # fmt: skip
     assert e == ev.AgentKey(5.0, "1001", "pause", "2", CH)
+
+
+# ---------------------------------------------------------- check-config
+def test_check_config_names_the_agents_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    conf = tmp_path / "config" / "dialerd.yaml"
+    agents = tmp_path / "config" / "agents.yaml"
+    assert main(["check-config", "-c", str(conf)]) == 0
+    assert "agents.yaml: OK (19 agents with PINs)" in capsys.readouterr().out
+    lines = agents.read_text().splitlines()
+    n = next(i for i, ln in enumerate(lines) if ln.startswith('  "1002"'))
+    lines[n] = '  "1002": {name: Two, pin: 12}'
+    agents.write_text("\n".join(lines) + "\n")
+    assert main(["check-config", "-c", str(conf)]) == 1
+    err = capsys.readouterr().err
+    assert f"agents.yaml:{n + 1}" in err and "agents.1002.pin" in err and "quote" in err, err
+    # an agent of a campaign without a PIN is worth a warning, not a refusal
+    del lines[n]
+    agents.write_text("\n".join(lines) + "\n")
+    assert main(["check-config", "-c", str(conf)]) == 0
+    assert "agent 1002 is in a campaign but has no PIN" in capsys.readouterr().err
