@@ -481,9 +481,6 @@ class Daemon:
         """The live figures of one campaign (MQTT retained state, metrics,
         ``status``). Counts are kept by the core; nothing here scans."""
         r = self.core.campaigns[name]
-        paused_agents = sum(
-            1 for aid in r.agents if self.core.agents[aid].status is AgentStatus.PAUSED
-        )
         st = r.stats
         return {
             "campaign": name,
@@ -510,7 +507,8 @@ class Daemon:
                 "ready": len(r.ready),
                 "talking": r.talking,
                 "wrap": r.wrap,
-                "paused": paused_agents,
+                "paused": r.paused_agents,
+                "preview": self.core.previewing(name),
             },
             "dials": st.dials,
             "answered": st.answered,
@@ -840,7 +838,7 @@ class Daemon:
             compliance=comp,
             dnc=self._dnc_copy,
             lock=self.core.lock,
-            max_total=cap,
+            max_total=cap + 1 if lead.callback else cap,
         )
         if verdict.ok:
             return replace(lead, attempts_today=today), None

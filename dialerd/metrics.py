@@ -38,7 +38,7 @@ class Metrics:
         return start_http_server(port, addr=host, registry=self.registry)
 
     def campaign_state(self, name: str, state: dict[str, Any]) -> None:
-        for st in ("ready", "talking", "wrap", "paused"):
+        for st in ("ready", "talking", "wrap", "paused", "preview"):
             self.agents.labels(name, st).set(state["agents"][st])
         self.lines.labels(name).set(state["lines_in_use"])
         self.dial_level.labels(name).set(state["dial_level"])

@@ -276,6 +276,10 @@ class DialerCore:
     def live_calls(self) -> int:
         return len(self.calls)
 
+    def previewing(self, name: str) -> int:
+        """Agents of campaign ``name`` looking at a preview offer."""
+        return sum(1 for aid in self._offers if (a := self.agents.get(aid)) and a.campaign == name)
+
     def snapshot(self, name: str, now: float) -> PacingSnapshot:
         r = self.campaigns[name]
         r.trk.advance(now)
@@ -513,7 +517,8 @@ class DialerCore:
                 compliance=comp,
                 dnc=self.dnc,
                 lock=self.lock,
-                max_total=cap,
+                # a callback the customer asked for may take one more
+                max_total=cap + 1 if lead.callback else cap,
             )
             if not verdict.ok:
                 self._out.append(

@@ -245,9 +245,9 @@ class AmdResult:
 
 @dataclass(frozen=True, slots=True)
 class DispositionKey:
-    """An agent pressed a disposition key in their room (``DialerDisposition``
-    UserEvent); ``minutes``: the call-back delay the agent typed, if any.
-    ``key`` "#" ends the wrap-up early."""
+    """A disposition key without a channel to answer on (supervisor tools,
+    tests): handled as ``AgentKey``; ``minutes``: the call-back delay, if
+    any; ``key`` "#" means ready (ends the wrap-up early)."""
 
     now: float
     agent_id: str

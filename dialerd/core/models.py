@@ -93,6 +93,9 @@ class Lead:
     #: a personal callback: only this agent takes it until ``callback_until``
     callback_agent: str | None = None
     callback_until: float | None = None
+    #: due because the customer asked to be called back: it may go one
+    #: attempt over the campaign's maximum (the customer asked for it)
+    callback: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,7 +187,7 @@ class Store:
         async with self._tx() as db:
             async with db.execute(CALLBACK_SQL, (campaign, now, limit + len(exclude))) as cur:
                 cbs = [r for r in await cur.fetchall() if r[0] not in exclude][:limit]
-            rows: list[Any] = list(cbs)
+            rows: list[Any] = [(*r, True) for r in cbs]
             if len(rows) < limit:
                 seen = {r[0] for r in rows}
                 async with db.execute(
@@ -196,7 +196,7 @@ class Store:
                     more = [
                         r for r in await cur.fetchall() if r[0] not in exclude and r[0] not in seen
                     ]
-                rows += [(*r, None, None) for r in more[: limit - len(rows)]]
+                rows += [(*r, None, None, False) for r in more[: limit - len(rows)]]
             await db.executemany(
                 "UPDATE leads SET held = 1, updated_at = ? WHERE id = ?",
                 [(now, r[0]) for r in rows],
@@ -212,6 +212,7 @@ class Store:
                 fields=json.loads(r[5]),
                 callback_agent=r[6],
                 callback_until=r[7],
+                callback=r[8],
             )
             for r in rows
         ]

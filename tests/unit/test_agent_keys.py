@@ -22,6 +22,7 @@ from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
 from dialerd.core.models import AgentStatus, Lead
+from dialerd.rules.dispositions import max_attempts_cap
 from dialerd.sandbox.scenario import sim_campaign
 
 CH = "PJSIP/1001-00000001"
@@ -336,3 +337,23 @@ def test_check_config_names_the_agents_file_line_and_field(
     agents.write_text("\n".join(lines) + "\n")
     assert main(["check-config", "-c", str(conf)]) == 0
     assert "agent 1002 is in a campaign but has no PIN" in capsys.readouterr().err
+
+
+def test_a_customer_callback_may_go_one_attempt_over_the_maximum() -> None:
+    w = W()
+    run = w.core.campaigns["c1"]
+    rules = run.cfg.retry
+    cap = max_attempts_cap(
+        [getattr(rules, f).max_attempts for f in type(rules).model_fields],
+        run.cfg.compliance.dispositions,
+    )
+    leads = (_lead(1, attempts=cap), _lead(2, attempts=cap, callback=True),
+             _lead(3, attempts=cap + 1, callback=True))  # fmt: skip
+    w.do(ev.LeadsLoaded(w.now, "c1", leads, exhausted=True))
+    for a in ("1001", "1002"):
+        _login(w, a)
+    assert [p.lead_id for p in w.of(cmd.PlaceCall)] == [2]
+    assert {(s.lead_id, s.reason) for s in w.of(cmd.SkipLead)} == {
+        (1, "max_attempts"),
+        (3, "max_attempts"),
+    }
