@@ -22,7 +22,7 @@ def test_metrics_endpoint_serves_campaign_state() -> None:
         m.campaign_state(
             "sales",
             {
-                "agents": {"ready": 2, "talking": 5, "wrap": 1, "paused": 1},
+                "agents": {"ready": 2, "talking": 5, "wrap": 1, "paused": 1, "preview": 3},
                 "lines_in_use": 9,
                 "dial_level": 1.5,
                 "abandon_rate": 0.0125,
@@ -37,6 +37,7 @@ def test_metrics_endpoint_serves_campaign_state() -> None:
     finally:
         server[0].shutdown() if isinstance(server, tuple) else None
     assert 'dialerd_agents{campaign="sales",state="talking"} 5.0' in text
+    assert 'dialerd_agents{campaign="sales",state="preview"} 3.0' in text
     assert 'dialerd_lines_in_use{campaign="sales"} 9.0' in text
     assert 'dialerd_abandon_rate{campaign="sales"} 0.0125' in text
     assert 'dialerd_dials_total{campaign="sales"} 3.0' in text
