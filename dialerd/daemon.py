@@ -90,6 +90,8 @@ class Daemon:
             else None
         )
         self.metrics: Metrics | None = Metrics() if settings.metrics.enabled else None
+        #: Hangups the core had no call for yet (see ``UnclaimedHangups``)
+        self._unclaimed = mapping.UnclaimedHangups()
         #: PIN checks for phone logins (the agents file; reloaded on SIGHUP)
         self.logins = LoginGuard(AgentsFile())
         self._load_agents()
@@ -380,6 +382,8 @@ class Daemon:
                 event = mapping.to_event(
                     item, self.clock(), self.core.calls, self.core.agent_by_uniqueid
                 )
+                if event is None:
+                    self._unclaimed.seen(item, self.clock())
             else:
                 event = item
             if event is None:
@@ -393,6 +397,11 @@ class Daemon:
             except Exception:
                 log.exception("core.error", event=type(event).__name__)
                 continue
+            if isinstance(event, ev.Resync):
+                # adopted calls that hung up while the snapshot was on its way
+                for hup in self._unclaimed.claim(event.now, self.core.calls, self.clock()):
+                    log.info("ami.resync_hangup", attempt_id=hup.attempt_id, cause=hup.cause)
+                    out += self.core.handle(hup)
             self._observe(event)
             for c in out:
                 self._execute(c)

@@ -250,3 +250,52 @@ def live_calls(channels: list[Mapping[str, Any]], is_attempt: Any) -> list[ev.Li
             where, agent = "ringing", None
         out.append(ev.LiveCall(uid, str(ch.get("Channel", "")), where, agent))
     return out
+
+
+class UnclaimedHangups:
+    """Hangups of channels the core did not know when they came.
+
+    A Resync is built from a ``CoreShowChannels`` snapshot, then the store is
+    read, and only then is it queued for the core. A call that was live in the
+    snapshot but hung up meanwhile has its Hangup handled *before* the Resync
+    that adopts it: the core drops it (an unknown attempt id) and the adopted
+    call would wait forever, its lead stuck in "dialing". So the shell keeps
+    unclaimed Hangups for a while and replays those that came after the
+    snapshot for calls the Resync adopted."""
+
+    KEEP_S = 120.0
+    MAX = 5000
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[float, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def seen(self, msg: Mapping[str, Any], now: float) -> None:
+        """Note an AMI event ``to_event`` found no meaning in."""
+        if str(msg.get("Event", "")) != "Hangup":
+            return
+        uid = str(msg.get("Uniqueid", ""))
+        if uid.endswith(";2"):
+            uid = uid[:-2]  # the far end's half of a Local channel
+        if not uid:
+            return
+        cause = _int(msg.get("Cause"))
+        prev = self._seen.get(uid)
+        if prev is not None and not cause:
+            cause = prev[1]  # keep the half that carries a cause
+        self._seen[uid] = (now, cause)
+        if len(self._seen) > self.MAX:
+            self._seen = {k: v for k, v in self._seen.items() if now - v[0] <= self.KEEP_S}
+
+    def claim(self, snapshot_at: float, calls: Container[str], now: float) -> list[ev.CallHungUp]:
+        """Hangups seen since ``snapshot_at`` of calls now in ``calls``."""
+        out = [
+            ev.CallHungUp(now, uid, cause)
+            for uid, (at, cause) in self._seen.items()
+            if at >= snapshot_at and uid in calls
+        ]
+        for e in out:
+            del self._seen[e.attempt_id]
+        return out
