@@ -22,8 +22,10 @@ from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
 from dialerd.core.models import AgentStatus, Lead
+from dialerd.daemon import Daemon
 from dialerd.rules.dispositions import max_attempts_cap
 from dialerd.sandbox.scenario import sim_campaign
+from dialerd.settings import load_settings
 
 CH = "PJSIP/1001-00000001"
 REPO = Path(__file__).resolve().parents[2]
@@ -357,3 +359,26 @@ def test_a_customer_callback_may_go_one_attempt_over_the_maximum() -> None:
         (1, "max_attempts"),
         (3, "max_attempts"),
     }
+
+
+def test_reload_takes_new_pins_and_keeps_the_old_when_the_file_is_broken(
+    tmp_path: Path,
+) -> None:
+    agents = tmp_path / "agents.yaml"
+    agents.write_text('agents:\n  "1001": {pin: "1111"}\n')
+    cfg = tmp_path / "dialerd.yaml"
+    cfg.write_text(
+        "ami: {username: dialerd, secret: x}\n"
+        f"store: {{path: {tmp_path / 's.db'}}}\n"
+        f"campaigns_dir: {tmp_path}\n"
+        "agents_file: agents.yaml\n"
+    )
+    daemon = Daemon(load_settings(cfg))
+    assert daemon.logins.check("1001", "1111", 0) is Verdict.OK
+    agents.write_text('agents:\n  "1001": {pin: "2222"}\n')
+    daemon.reload()
+    assert daemon.logins.check("1001", "2222", 1) is Verdict.OK
+    assert daemon.logins.check("1001", "1111", 2) is Verdict.WRONG_PIN
+    agents.write_text('agents:\n  "1001": {pin: 33}\n')  # broken: kept as it was
+    daemon.reload()
+    assert daemon.logins.check("1001", "2222", 3) is Verdict.OK
