@@ -43,10 +43,13 @@ def pct(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
-async def run(calls: int, n_agents: int, work: Path, sb: AsteriskSandbox) -> dict[str, float]:
-    agents = [f"30{i:02d}" for i in range(1, n_agents + 1)]
+async def run(
+    calls: int, n_agents: int, work: Path, sb: AsteriskSandbox, tone: bool = True, base: int = 30
+) -> dict[str, float]:
+    agents = [f"{base}{i:02d}" for i in range(1, n_agents + 1)]
     numbers = [sim_number(i, ANSWER, i % 2, 1) for i in range(calls)]
-    cfg = write_config(work, sb.ami_user, {"latency": sim_campaign(agents, wrap_up_s=0)})
+    body = sim_campaign(agents, wrap_up_s=0, connect_tone=tone)
+    cfg = write_config(work, sb.ami_user, {"latency": body})
     settings = load_settings(cfg)
     camp = load_campaign_file(work / "campaigns" / "latency.yaml")
     store = await Store.open(Path(settings.store.path))
@@ -89,13 +92,41 @@ async def run(calls: int, n_agents: int, work: Path, sb: AsteriskSandbox) -> dic
     }
 
 
+def _tone_rounds(calls: int, n_agents: int, rounds: int) -> int:
+    """The connect tone's cost on the answer path: the same calls with the
+    tone on and off, alternating, on one Asterisk (fresh agents each run)."""
+    res: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    with AsteriskSandbox() as sb:
+        for r in range(rounds):
+            for i, tone in enumerate((True, False) if r % 2 == 0 else (False, True)):
+                with tempfile.TemporaryDirectory() as tmp:
+                    base = 40 + 2 * r + i
+                    res[tone].append(asyncio.run(run(calls, n_agents, Path(tmp), sb, tone, base)))
+    print(f"{'metric':<14}{'tone on':>10}{'tone off':>10}")
+    for k in ("median_ms", "p90_ms", "p99_ms", "max_ms"):
+        on = statistics.median(x[k] for x in res[True])
+        off = statistics.median(x[k] for x in res[False])
+        print(f"{k:<14}{on:>10.2f}{off:>10.2f}")
+    print(f"(median over {rounds} runs of {calls} calls each, per setting)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=220)
     ap.add_argument("--agents", type=int, default=10)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--tone-rounds",
+        type=int,
+        default=0,
+        help="instead: N rounds each of connect tone on and off, alternating on one "
+        "Asterisk (side by side); prints the medians of both",
+    )
     a = ap.parse_args()
     configure("json", "warning")  # the table is the output, not the call log
+    if a.tone_rounds:
+        return _tone_rounds(a.calls, a.agents, a.tone_rounds)
     with tempfile.TemporaryDirectory() as tmp, AsteriskSandbox() as sb:
         res = asyncio.run(run(a.calls, a.agents, Path(tmp), sb))
     if a.json:
