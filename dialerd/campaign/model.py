@@ -117,18 +117,21 @@ class Pacing(_Strict):
     """
 
     #: the predictive engine's set-point as a share of the abandon target
-    #: (the hour and 30-day guards hold the limit itself)
-    aim: float = Field(default=0.8, ge=0.3, le=1.0)
+    #: (the hour and 30-day guards hold the limit itself). These defaults are
+    #: the engine's tuned ones: ``Predictive.from_campaign`` passes them on as
+    #: they are (docs/pacing.md)
+    aim: float = Field(default=0.85, ge=0.3, le=1.0)
     #: never more live lines than this per logged-in agent
     max_lines_per_agent: float = Field(default=10.0, ge=1.0, le=50.0)
     #: dial progressively until this many live answers were seen ...
     warmup_answers: int = Field(default=10, ge=1, le=10000)
     #: ... and this many calls were completed by agents
     warmup_talks: int = Field(default=5, ge=1, le=10000)
-    #: integral gain of the abandon loop (log threshold per live answer)
-    gain: float = Field(default=0.008, gt=0, le=0.1)
+    #: integral gain of the abandon loop (log threshold per live answer, up
+    #: to 20 active agents; x sqrt(20 / agents) above)
+    gain: float = Field(default=0.004, gt=0, le=0.1)
     #: weight of the calls still to be dialed that will answer first
-    future_weight: float = Field(default=1.0, ge=0, le=3)
+    future_weight: float = Field(default=0.0, ge=0, le=3)
     #: hold the abandon rate of every rolling hour too
     hour_guard: bool = True
     #: ``vicidial`` mode: the adaptive dial level's cap and intensity
@@ -246,6 +249,9 @@ class Campaign(_Strict):
     callback_personal: bool = True
     callback_grace_s: float = Field(default=900, ge=0, le=7 * 86400)
     preview: Preview = Field(default_factory=Preview)
+    #: a short beep to the agent as a customer is connected (the "zip
+    #: tone"); the agent leaves the room's audio while it plays (~0.3 s)
+    connect_tone: bool = True
     #: played to the agent after the connect tone, e.g. a recording of the
     #: campaign's name (a sound path like safe_harbor_sound); none: tone only
     connect_announcement: str | None = None

@@ -675,11 +675,12 @@ class DialerCore:
         call.agent_id = agent.id
         self._out.append(cmd.Redirect(call.attempt_id, call.channel, agent.id))
         # after the Redirect: nothing may delay the customer's connection
-        self._out.append(
-            cmd.AgentPrompt(
-                agent.id, agent.channel, "connected", run.cfg.connect_announcement or ""
+        c = run.cfg
+        if c.connect_tone or c.connect_announcement:
+            tone = "connected" if c.connect_tone else ""
+            self._out.append(
+                cmd.AgentPrompt(agent.id, agent.channel, tone, c.connect_announcement or "")
             )
-        )
         self._out.append(
             cmd.ScreenPop(agent.id, call.campaign, "connect", call.lead, now, call.attempt_id)
         )

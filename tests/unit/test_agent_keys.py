@@ -382,3 +382,20 @@ def test_reload_takes_new_pins_and_keeps_the_old_when_the_file_is_broken(
     agents.write_text('agents:\n  "1001": {pin: 33}\n')  # broken: kept as it was
     daemon.reload()
     assert daemon.logins.check("1001", "2222", 3) is Verdict.OK
+
+
+def test_connect_tone_can_be_off_and_the_announcement_still_plays() -> None:
+    for over, want in (
+        ({"connect_tone": False}, None),
+        ({"connect_tone": False, "connect_announcement": "custom/c1"}, ("", "custom/c1")),
+    ):
+        w = W(**over)
+        _login(w)
+        w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1),), exhausted=True))
+        p = w.of(cmd.PlaceCall)[-1]
+        out = w.do(ev.CallAnswered(w.now + 1, p.attempt_id, "Local/x;1"))
+        prompts = [(c.prompt, c.extra) for c in out if isinstance(c, cmd.AgentPrompt)]
+        assert prompts == ([] if want is None else [want])
+        assert any(isinstance(c, cmd.ScreenPop) for c in out), "the screen pop stays"
+    pa = mapping.prompt_actions(cmd.AgentPrompt("1001", CH, "", "custom/c1"))
+    assert pa[0]["Value"] == "custom/c1"
