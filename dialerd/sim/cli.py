@@ -33,7 +33,9 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--scenario", required=True, help="scenario YAML (see docs/pacing.md)")
-    p.add_argument("--policy", default="predictive", choices=POLICIES)
+    # preview is not in --compare: its agents choose each call (the scenario's
+    # agents.preview_think_s), so it answers a different question
+    p.add_argument("--policy", default="predictive", choices=(*POLICIES, "preview"))
     p.add_argument("--compare", action="store_true", help="run every policy on the same seeds")
     p.add_argument("--seed", type=int, default=None, help="first seed (default: the scenario's)")
     p.add_argument("--seeds", type=int, default=1, help="how many consecutive seeds")

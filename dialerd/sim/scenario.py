@@ -11,6 +11,7 @@ Schema (every key optional except where noted; times in seconds)::
       login_spread_s: 30        # agents log in uniformly over the first N s
       breaks: 0                 # breaks per agent per shift (logout, then back)
       break_s: 900
+      preview_think_s: 4        # preview mode: seconds to read a lead, then '*#'
     customers:
       answer_rate: 0.30         # share of dials a person answers
       answer_rate_schedule:     # optional: [time_s, rate] points, linear between
@@ -114,6 +115,8 @@ class Agents(_Strict):
     login_spread_s: float = Field(default=30.0, ge=0)
     breaks: int = Field(default=0, ge=0, le=20)
     break_s: float = Field(default=900.0, ge=0)
+    #: preview mode: an agent reads the offered lead this long, then accepts
+    preview_think_s: float = Field(default=4.0, ge=0, le=600)
 
 
 class Customers(_Strict):

@@ -302,6 +302,9 @@ class World:
             if call is not None and not call.gone:
                 call.gone = True
                 self.at(now + 0.01, _CORE, ("hungup", c.attempt_id))
+        elif isinstance(c, cmd.ScreenPop) and c.kind == "offer":
+            # preview: the agent reads the lead, then presses '*#'
+            self.at(now + self.sc.agents.preview_think_s, _CORE, ("accept", c.agent_id))
         elif isinstance(c, cmd.ReleaseLeads):
             for lid in c.lead_ids:
                 heapq.heappush(self.retry_heap, (now, lid, self.lead_attempts.get(lid, 0)))
@@ -327,6 +330,9 @@ class World:
             self.do(ev.AgentJoined(now, aid, f"Local/{aid}@agents;2", f"ua-{aid}-{now:.3f}"))
         elif kind == "leads":
             self.do(ev.LeadsLoaded(now, CAMPAIGN, self._take_leads(p[1]), exhausted=False))
+        elif kind == "accept":
+            if p[1] in self.core.agents:
+                self.do(ev.AgentKey(now, p[1], "ready"))
         elif kind == "redirect_failed":
             self.do(ev.RedirectFailed(now, p[1], "channel in safe harbor"))
         elif kind == "hungup":

@@ -26,6 +26,8 @@ from dialerd.daemon import Daemon
 from dialerd.rules.dispositions import max_attempts_cap
 from dialerd.sandbox.scenario import sim_campaign
 from dialerd.settings import load_settings
+from dialerd.sim.scenario import Scenario, load_scenario
+from dialerd.sim.world import simulate
 
 CH = "PJSIP/1001-00000001"
 REPO = Path(__file__).resolve().parents[2]
@@ -399,3 +401,24 @@ def test_connect_tone_can_be_off_and_the_announcement_still_plays() -> None:
         assert any(isinstance(c, cmd.ScreenPop) for c in out), "the screen pop stays"
     pa = mapping.prompt_actions(cmd.AgentPrompt("1001", CH, "", "custom/c1"))
     assert pa[0]["Value"] == "custom/c1"
+
+
+# ------------------------------------------------------- preview simulated
+def test_preview_in_the_simulator_dials_only_what_agents_accept() -> None:
+    ref = load_scenario(REPO / "bench" / "scenarios" / "reference.yaml").with_agents(6)
+    body = ref.model_dump()
+    fast = Scenario.model_validate({**body, "duration_s": 1800})
+    slow = Scenario.model_validate(
+        {**body, "duration_s": 1800, "agents": {**body["agents"], "preview_think_s": 30}}
+    )
+    prog = simulate(fast, "progressive", seed=2)
+    quick = simulate(fast, "preview", seed=2)
+    thinking = simulate(slow, "preview", seed=2)
+    # one call per accepted offer, for its own agent: no abandons, ever
+    assert quick.abandoned == thinking.abandoned == 0
+    assert (
+        quick.answered > 0 and quick.connected >= quick.answered
+    )  # every answer reached its agent
+    # reading each lead costs talk time, the more the longer the agents read
+    assert thinking.talk_share < quick.talk_share < prog.talk_share
+    assert thinking.dials < quick.dials <= prog.dials
