@@ -31,7 +31,7 @@ from __future__ import annotations
 import bisect
 import math
 from operator import mul
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dialerd.pacing.policies import PacingSnapshot
 from dialerd.pacing.tracker import HORIZON_POINTS, PacingTracker, Tables
@@ -100,13 +100,17 @@ class Predictive:
         if c is None:
             return cls()
         p = c.pacing
-        # only what the campaign sets: the engine's own defaults otherwise
-        names = (
-            "aim", "max_lines_per_agent", "warmup_answers", "warmup_talks",
-            "gain", "hour_guard", "future_weight",
-        )  # fmt: skip
-        kw: dict[str, Any] = {n: getattr(p, n) for n in names if n in p.model_fields_set}
-        return cls(**kw)
+        # the campaign model's defaults are the engine's (one source of truth,
+        # checked by a unit test), so every field passes as it is
+        return cls(
+            aim=p.aim,
+            max_lines_per_agent=p.max_lines_per_agent,
+            warmup_answers=p.warmup_answers,
+            warmup_talks=p.warmup_talks,
+            gain=p.gain,
+            future_weight=p.future_weight,
+            hour_guard=p.hour_guard,
+        )
 
     # ----------------------------------------------------------- controller
     def _threshold(self, s: PacingSnapshot) -> float:

@@ -390,8 +390,22 @@ def test_threshold_loop_does_not_wind_up_while_the_hour_guard_brakes() -> None:
     assert p.log_theta <= lt
 
 
-def test_from_campaign_keeps_engine_defaults_for_unset_fields() -> None:
-    from dialerd.campaign.model import Campaign
+def test_campaign_pacing_defaults_are_the_engines() -> None:
+    """One source of truth: every engine parameter the campaign model has
+    defaults to the engine's own default, and ``from_campaign`` passes each
+    field on (set or not)."""
+    import inspect
+
+    from dialerd.campaign.model import Campaign, Pacing
+
+    engine = inspect.signature(Predictive.__init__).parameters
+    shared = [n for n in Pacing.model_fields if n in engine]
+    assert set(shared) >= {
+        "aim", "max_lines_per_agent", "warmup_answers", "warmup_talks",
+        "gain", "future_weight", "hour_guard",
+    }  # fmt: skip
+    for n in shared:
+        assert Pacing.model_fields[n].default == engine[n].default, n
 
     base = {
         "name": "c1",
@@ -402,7 +416,10 @@ def test_from_campaign_keeps_engine_defaults_for_unset_fields() -> None:
     }
     p = Predictive.from_campaign(Campaign.model_validate(base))
     d = Predictive()
-    assert (p.aim, p.gain, p.future_weight) == (d.aim, d.gain, d.future_weight)
-    c = Campaign.model_validate({**base, "pacing": {"aim": 0.7, "gain": 0.01}})
-    p = Predictive.from_campaign(c)
-    assert (p.aim, p.gain, p.future_weight) == (0.7, 0.01, d.future_weight)
+    for n in shared:
+        assert getattr(p, n) == getattr(d, n), n
+    over = {"aim": 0.7, "gain": 0.01, "future_weight": 0.5, "max_lines_per_agent": 4.0,
+            "warmup_answers": 20, "warmup_talks": 7, "hour_guard": False}  # fmt: skip
+    p = Predictive.from_campaign(Campaign.model_validate({**base, "pacing": over}))
+    for n, v in over.items():
+        assert getattr(p, n) == v, n
