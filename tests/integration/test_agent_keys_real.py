@@ -224,3 +224,75 @@ async def _is(state: Any, want: str) -> bool:
 
 async def _action(actions: Any, action: str, phone: str, ok: bool) -> bool:
     return any(a[2] == action and phone in a[3] and a[4] is ok for a in await actions())
+
+
+async def test_login_asking_for_the_agent_id_then_logout_by_key(
+    asterisk_sandbox: Any, tmp_path: Path
+) -> None:
+    """Dialing plain ``8``: the id is asked for, then the PIN; ``**0`` logs
+    out (the channel leaves the room). Agent 2950."""
+    sb = asterisk_sandbox
+    agents = tmp_path / "agents.yaml"
+    agents.write_text('agents:\n  "2950": {name: Eve, pin: "1357"}\n')
+    cfg = write_config(
+        tmp_path, sb.ami_user, {"plain8": sim_campaign(["2950"])}, agents_file=str(agents)
+    )
+    settings = load_settings(cfg)
+    h = sb.harness_user
+    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
+    await rec.start()
+    daemon = Daemon(settings)
+    task = asyncio.create_task(daemon.run())
+    try:
+        await asyncio.wait_for(daemon.started.wait(), 20)
+        rec._manager.send_action(
+            {
+                "Action": "Originate",
+                "Channel": "Local/8@dialer-agents",
+                "Application": "Wait",
+                "Data": "120",
+                "Async": "true",
+            }
+        )
+        new = await rec.wait_for(
+            lambda s: (
+                s.get("Event") == "Newchannel"
+                and s.get("Channel").startswith("Local/8@dialer-agents-")
+                and s.get("Channel").endswith(";2")
+            ),
+            10,
+        )
+        ch = new.get("Channel")
+        await asyncio.sleep(1.0)  # Answer, then the agent-user prompt starts
+        await _press(rec, ch, "2950#")
+        await asyncio.sleep(0.8)  # the PIN prompt starts
+        await _press(rec, ch, "1357#")
+        await rec.wait_for(
+            lambda s: s.get("Event") == "ConfbridgeJoin" and s.get("Conference") == "agent-2950",
+            10,
+        )
+
+        async def known() -> bool:
+            return "2950" in daemon.core.agents
+
+        async def gone() -> bool:
+            return "2950" not in daemon.core.agents
+
+        await _until(known, 5, "the agent known to the core")
+        await asyncio.sleep(1.5)  # agent-loginok played before the room; settle
+        await _press(rec, ch, "**0")
+        await rec.wait_for(
+            lambda s: s.get("Event") == "ConfbridgeLeave" and s.get("Conference") == "agent-2950",
+            10,
+        )
+        await _until(gone, 5, "the logout")
+    finally:
+        daemon.request_stop()
+        assert await asyncio.wait_for(task, 60) == 0
+        rec.close()
+    s = await _store(settings)
+    try:
+        acts = [(a[2], a[3], a[4]) for a in await s.agent_actions("2950")]
+    finally:
+        await s.close()
+    assert ("login", "ok", True) in acts and ("logout", "", True) in acts, acts
