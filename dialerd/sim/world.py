@@ -192,6 +192,9 @@ class World:
             },
         }
         camp.update(sc.campaign)
+        # the policy asked for is the one run (and the one the result names),
+        # whatever dial_mode the scenario's campaign block carries
+        camp["dial_mode"] = policy
         self.campaign = Campaign.model_validate(camp)
         self.core = DialerCore(run_id="sim")
         base = self.seed * 7919
