@@ -404,19 +404,17 @@ def cmd_leads_reset(args: argparse.Namespace) -> int:
 
 
 def _parse_when(text: str, now: float) -> float | None:
-    """``+90m``, ``+2h``, ``+1d`` or an ISO date-time (with its offset, or UTC)."""
-    from datetime import UTC, datetime
-
+    """``+90m``, ``+2h``, ``+1d`` or an ISO date-time (with its offset, else
+    local time, as ``report --from/--to`` read it)."""
     t = text.strip()
     if t.startswith("+") and t[-1:] in ("m", "h", "d") and t[1:-1].isdigit():
         return now + int(t[1:-1]) * {"m": 60, "h": 3600, "d": 86400}[t[-1]]
+    from dialerd.report import parse_time
+
     try:
-        dt = datetime.fromisoformat(t)
+        return parse_time(t)
     except ValueError:
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
 
 
 def cmd_leads_callback(args: argparse.Namespace) -> int:
