@@ -256,10 +256,6 @@ class DialerCore:
                     self._out.append(cmd.HangupAgent(aid, agent.channel))
             case ev.AmdResult():
                 self._amd_result(event)
-            case ev.DispositionKey():
-                key = "ready" if event.key == "#" else event.key
-                data = "" if event.minutes is None else str(event.minutes)
-                self._agent_key(ev.AgentKey(now, event.agent_id, key, data))
             case ev.AgentKey():
                 self._agent_key(event)
             case ev.ManualDial():
@@ -453,8 +449,11 @@ class DialerCore:
 
     def _drop_offer(self, agent: Agent, now: float, skipped: bool) -> None:
         """Give the offered lead back: due again at once (the agent left or
-        paused) or after the campaign's ``preview.skip_retry_s`` (skipped)."""
+        paused) or after the campaign's ``preview.skip_retry_s`` (skipped).
+        The agent is READY again, but not back in the pool: each caller
+        decides that (pause, skip, logout, detach)."""
         lead = self._take_offer(agent)
+        agent.status = AgentStatus.READY
         run = self.campaigns.get(agent.campaign or "")
         if lead is None or run is None:
             return
@@ -965,7 +964,6 @@ class DialerCore:
             self._dirty.add(run.cfg.name)
         if agent.status is AgentStatus.PREVIEW:
             self._drop_offer(agent, agent.since, skipped=False)
-            agent.status = AgentStatus.READY
         self._wrap_end(agent, None)
         agent.campaign = None
 
@@ -1014,11 +1012,7 @@ class DialerCore:
             return
         agent.pause_reason = reason
         if agent.status is AgentStatus.PREVIEW:
-            self._drop_offer(agent, now, skipped=False)
-            agent.status = AgentStatus.READY
-            run = self.campaigns.get(agent.campaign or "")
-            if run is not None:
-                run.ready[agent.id] = None
+            self._drop_offer(agent, now, skipped=False)  # READY, out of the pool
         if agent.status is AgentStatus.READY:
             run = self.campaigns.get(agent.campaign or "")
             if run is not None:
@@ -1223,7 +1217,6 @@ class DialerCore:
                 return False, "invalid", "on a call"
             if st is AgentStatus.PREVIEW:
                 self._drop_offer(agent, now, skipped=False)
-                agent.status = AgentStatus.READY
             return True, "goodbye", ""  # the dialplan hangs up: AgentLeft follows
         return False, "invalid", f"unknown key {e.key!r}"
 

@@ -244,18 +244,6 @@ class AmdResult:
 
 
 @dataclass(frozen=True, slots=True)
-class DispositionKey:
-    """A disposition key without a channel to answer on (supervisor tools,
-    tests): handled as ``AgentKey``; ``minutes``: the call-back delay, if
-    any; ``key`` "#" means ready (ends the wrap-up early)."""
-
-    now: float
-    agent_id: str
-    key: str
-    minutes: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class AgentKey:
     """An agent's key in their room (UserEvent ``DialerKey`` from the
     ``[dialer-ack]`` dialplan): ``key`` is a disposition digit, ``ready``,
@@ -327,7 +315,6 @@ Event = (
     | AmdResult
     | AgentKey
     | ManualDial
-    | DispositionKey
     | DncUpdated
     | HistoryLoaded
 )

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from core_world import CoreWorld
 
 from dialerd.asterisk import mapping
-from dialerd.campaign.model import Campaign
 from dialerd.cli import main
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
-from dialerd.core.engine import DialerCore
 from dialerd.core.models import Lead, LeadStatus, Outcome
 from dialerd.sandbox.scenario import sim_campaign
 from dialerd.store.db import Store
@@ -93,25 +92,7 @@ def test_widened_legal_window_needs_the_sandbox_override(
     assert "error: compliance.schedule.legal_window" in capsys.readouterr().err
 
 
-def camp(**over: Any) -> Campaign:
-    return Campaign.model_validate({"name": "c1", **sim_campaign(["1001", "1002"], **over)})
-
-
-class W:
-    def __init__(self, screen: bool = True, **over: Any) -> None:
-        self.core = DialerCore(run_id="t", screen=screen)
-        self.now = 1_780_000_000.0  # any hour: the sandbox campaign widens the window
-        self.out: list[cmd.Command] = []
-        self.do(ev.CampaignLoaded(self.now, camp(**over)))
-        self.do(ev.AmiUp(self.now))
-
-    def do(self, e: ev.Event) -> list[cmd.Command]:
-        out = self.core.handle(e)
-        self.out.extend(out)
-        return out
-
-    def of(self, kind: type) -> list[Any]:
-        return [c for c in self.out if isinstance(c, kind)]
+W = CoreWorld
 
 
 def _lead(i: int, **kw: Any) -> Lead:
@@ -168,7 +149,7 @@ def test_disposition_key_in_wrap_up_schedules_a_personal_callback() -> None:
     w = W(wrap_up_s=30)
     p = _answered_call(w, _lead(1))
     w.do(ev.CallHungUp(w.now + 20, p.attempt_id, 16))
-    w.do(ev.DispositionKey(w.now + 25, "1001", "3", minutes=90))
+    w.do(ev.AgentKey(w.now + 25, "1001", "3", "90"))
     d = w.of(cmd.RecordDisposition)[0]
     assert d.code == "callback" and d.callback and d.attempt_id == p.attempt_id
     assert d.lead.status is LeadStatus.RETRY and d.lead.next_due_at == w.now + 25 + 90 * 60
@@ -179,7 +160,7 @@ def test_disposition_key_in_wrap_up_schedules_a_personal_callback() -> None:
 def test_dnc_disposition_adds_the_number_at_once() -> None:
     w = W(wrap_up_s=30)
     p = _answered_call(w, _lead(1))
-    w.do(ev.DispositionKey(w.now + 5, "1001", "5"))  # pressed while talking: kept
+    w.do(ev.AgentKey(w.now + 5, "1001", "5"))  # pressed while talking: kept
     assert not w.of(cmd.RecordDisposition)
     w.do(ev.CallHungUp(w.now + 20, p.attempt_id, 16))
     d = w.of(cmd.RecordDisposition)[0]
@@ -192,7 +173,7 @@ def test_wrap_done_key_ends_the_wrap_up() -> None:
     p = _answered_call(w, _lead(1))
     w.do(ev.CallHungUp(w.now + 20, p.attempt_id, 16))
     assert w.core.agents["1001"].status.value == "wrap"
-    w.do(ev.DispositionKey(w.now + 21, "1001", "#"))
+    w.do(ev.AgentKey(w.now + 21, "1001", "ready"))
     assert w.core.agents["1001"].status.value == "ready"
 
 

@@ -168,7 +168,7 @@ class _DispoWorld(World):
         if p[0] == "dispo":
             key = self.keys[self.pressed % len(self.keys)]
             self.pressed += 1
-            self.do(ev.DispositionKey(self.now, p[1], key))
+            self.do(ev.AgentKey(self.now, p[1], key))
             return
         super()._core_happening(p)
 
