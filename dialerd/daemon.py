@@ -416,12 +416,12 @@ class Daemon:
         if e.key == "pause":
             name = self.settings.pause_reasons.get(int(e.data)) if e.data.isdigit() else None
             if name is None:
-                self._answer(e, campaign, False, "invalid", f"pause {e.data}: no such reason")
+                self._answer(e, campaign, False, "invalid", f"{e.data}: no such reason")
                 return None
             return replace(e, data=name)
         if e.key == "dial":
             if campaign is None or campaign not in self.campaigns:
-                self._answer(e, campaign, False, "refused", "dial: not in a campaign")
+                self._answer(e, campaign, False, "refused", "not in a campaign")
                 return None
             self._spawn_store(self._manual_lead(e, self.campaigns[campaign]))
             return None
@@ -433,33 +433,36 @@ class Daemon:
             else:  # logged in on another phone: the new one takes over
                 self._hangup_channel(agent.channel)
         log.info("agent.login", agent=e.agent_id, verdict=verdict.value, ok=ok)
-        self._answer(e, campaign, ok, prompt, f"login {verdict.value}")
+        self._answer(e, campaign, ok, prompt, verdict.value)
         return None
 
     def _answer(
-        self, e: ev.AgentKey, campaign: str | None, ok: bool, prompt: str, what: str
+        self, e: ev.AgentKey, campaign: str | None, ok: bool, prompt: str, detail: str
     ) -> None:
-        action, _, detail = what.partition(" ")
+        """The shell's own answer to a key: the prompt for the waiting
+        dialplan, and the record (the action is the key)."""
         if e.channel:
             self._execute(cmd.AgentAck(e.channel, ok, prompt))
-        self._execute(cmd.AgentAction(e.agent_id, campaign, action, detail, ok, e.now))
+        self._execute(cmd.AgentAction(e.agent_id, campaign, e.key, detail, ok, e.now))
 
     async def _manual_lead(self, e: ev.AgentKey, c: Campaign) -> None:
         assert self.store is not None
         try:
             phone = normalize(e.data, c.default_region)
         except PhoneError as exc:
-            self._answer(e, c.name, False, "invalid", f"dial {e.data}: {exc}")
+            self._answer(e, c.name, False, "invalid", f"{e.data}: {exc}")
             return
         lead = await self.store.manual_lead(c.name, phone, None, self.clock())
         if lead is None:
-            self._answer(e, c.name, False, "refused", f"dial {phone}: in a call")
+            self._answer(e, c.name, False, "refused", f"{phone}: in a call")
             return
         self.queue.put_nowait(ev.ManualDial(self.clock(), e.agent_id, lead, e.channel))
 
     def _send_actions(self, actions: list[dict[str, str | list[str]]]) -> None:
-        """Fire-and-forget actions (prompts): sent in order on the one AMI
-        connection, which Asterisk runs in order."""
+        """Fire-and-forget actions (prompts, hangups): sent in order on the one
+        AMI connection, which Asterisk runs in order. Nobody waits for the
+        answers: a failed one is dropped (its exception retrieved, so asyncio
+        does not warn)."""
         if self.ami is None:
             return
         for a in actions:
@@ -785,16 +788,11 @@ class Daemon:
                 self.mqtt.event("agent_state", **state)
 
     def _hangup_channel(self, channel: str) -> None:
-        assert self.ami is not None
-        with contextlib.suppress(AmiError, UnsafeValue):
-            fut = self.ami.send(mapping.hangup_action(cmd.Hangup("", channel)))
-            fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+        self._hangup(cmd.Hangup("", channel))
 
     def _hangup(self, c: cmd.Hangup) -> None:
-        assert self.ami is not None
-        with contextlib.suppress(AmiError, UnsafeValue):
-            fut = self.ami.send(mapping.hangup_action(c))
-            fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+        with contextlib.suppress(UnsafeValue):
+            self._send_actions([mapping.hangup_action(c)])
 
     async def _load_leads(self, c: cmd.LoadLeads) -> None:
         """The hopper: due leads from the index, each screened (DNC, attempt
