@@ -107,6 +107,29 @@ _ATTEMPT_COLS = (
 )
 
 
+def _due_lead(
+    campaign: str,
+    r: Sequence[Any],
+    callback_agent: str | None = None,
+    callback_until: float | None = None,
+    callback: bool = False,
+) -> Lead:
+    """A lead for the core from a row that starts ``id, phone, attempts,
+    priority, timezone, fields`` (HOPPER_SQL, CALLBACK_SQL, manual_lead)."""
+    return Lead(
+        id=r[0],
+        campaign=campaign,
+        phone=r[1],
+        attempts=r[2],
+        priority=r[3],
+        timezone=r[4],
+        fields=json.loads(r[5]),
+        callback_agent=callback_agent,
+        callback_until=callback_until,
+        callback=callback,
+    )
+
+
 def _stored_lead(r: Sequence[Any]) -> StoredLead:
     return StoredLead(
         id=r[0],
@@ -201,21 +224,7 @@ class Store:
                 "UPDATE leads SET held = 1, updated_at = ? WHERE id = ?",
                 [(now, r[0]) for r in rows],
             )
-        return [
-            Lead(
-                id=r[0],
-                campaign=campaign,
-                phone=r[1],
-                attempts=r[2],
-                priority=r[3],
-                timezone=r[4],
-                fields=json.loads(r[5]),
-                callback_agent=r[6],
-                callback_until=r[7],
-                callback=r[8],
-            )
-            for r in rows
-        ]
+        return [_due_lead(campaign, r, r[6], r[7], r[8]) for r in rows]
 
     async def release_leads(self, lead_ids: list[int]) -> None:
         now = time.time()
@@ -562,15 +571,7 @@ class Store:
             if r is None or r[6] == "dialing":
                 return None
             await db.execute("UPDATE leads SET held = 1 WHERE id = ?", (r[0],))
-        return Lead(
-            id=r[0],
-            campaign=campaign,
-            phone=r[1],
-            attempts=r[2],
-            priority=r[3],
-            timezone=r[4],
-            fields=json.loads(r[5]),
-        )
+        return _due_lead(campaign, r)
 
     # ------------------------------------------------------------------ import
 
