@@ -58,8 +58,7 @@ async def run(
     await store.close()
 
     h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
+    rec = await AmiRecorder.connect(h)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
     task = asyncio.create_task(daemon.run())

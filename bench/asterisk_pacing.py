@@ -58,8 +58,7 @@ async def one(mode: str, minutes: float, n_agents: int, work: Path) -> dict[str,
         await import_csv(store, "pace", write_csv(work / "leads.csv", numbers), "GB")
         await store.close()
         h = sb.harness_user
-        rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-        await rec.start()
+        rec = await AmiRecorder.connect(h)
         await login_agents(rec, agents, timeout=60)
         daemon = Daemon(settings)
         task = asyncio.create_task(daemon.run())

@@ -103,8 +103,7 @@ class Soak:
 
     async def recorder(self) -> AmiRecorder:
         h = self.sb.harness_user
-        rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-        await rec.start()
+        rec = await AmiRecorder.connect(h)
         self.recs.append(rec)
         return rec
 

@@ -77,8 +77,7 @@ async def _demo(seconds: float, n_agents: int, n_leads: int, work: Path, console
         await store.close()
         console.print(f"     imported {rep.imported}, rejected {len(rep.errors)}")
         h = sb.harness_user
-        rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-        await rec.start()
+        rec = await AmiRecorder.connect(h)
         console.print(f"[bold]3/4[/] logging in {n_agents} simulated agents, starting the daemon")
         await login_agents(rec, agents)
         daemon = Daemon(settings)

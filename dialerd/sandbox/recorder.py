@@ -34,6 +34,14 @@ class AmiRecorder:
     _manager: Any = None
     _waiters: list[tuple[Any, asyncio.Future[Seen]]] = field(default_factory=list)
 
+    @classmethod
+    async def connect(cls, cred: Any, timeout: float = 10.0) -> AmiRecorder:
+        """A recorder logged in as ``cred`` (host, port, username, secret:
+        usually a sandbox's ``harness_user``), already listening."""
+        rec = cls(cred.host, cred.port, cred.username, cred.secret)
+        await rec.start(timeout)
+        return rec
+
     async def start(self, timeout: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
         logged_in: asyncio.Future[bool] = loop.create_future()

@@ -97,8 +97,7 @@ async def test_preview_disposition_pause_and_manual_dial_by_keys(
         await st.close()
 
     h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
+    rec = await AmiRecorder.connect(h)
     daemon = Daemon(settings)
     task = asyncio.create_task(daemon.run())
 
@@ -239,8 +238,7 @@ async def test_login_asking_for_the_agent_id_then_logout_by_key(
     )
     settings = load_settings(cfg)
     h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
+    rec = await AmiRecorder.connect(h)
     daemon = Daemon(settings)
     task = asyncio.create_task(daemon.run())
     try:

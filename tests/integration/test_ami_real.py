@@ -113,8 +113,7 @@ async def recorder_factory() -> AsyncIterator[Any]:
 
     async def make(sb: AsteriskSandbox) -> AmiRecorder:
         h = sb.harness_user
-        rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-        await rec.start()
+        rec = await AmiRecorder.connect(h)
         made.append(rec)
         return rec
 

@@ -81,8 +81,7 @@ async def test_campaign_of_200_leads_end_to_end(asterisk_sandbox: Any, tmp_path:
     await store.close()
 
     h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
+    rec = await AmiRecorder.connect(h)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
     run = asyncio.create_task(daemon.run())

@@ -85,13 +85,6 @@ async def _until(pred: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def _recorder(sb: Any) -> AmiRecorder:
-    h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
-    return rec
-
-
 def _zone_at(hour: int) -> str:
     """An Etc/GMT zone whose local hour is ``hour`` right now."""
     utc = time.gmtime().tm_hour
@@ -140,7 +133,7 @@ async def test_dnc_and_out_of_window_leads_are_never_originated(
     add = ["dnc", "add", dnc_campaign, "--campaign", "cdnc", "-c", cfg]
     assert await asyncio.to_thread(main, add) == 0
 
-    rec = await _recorder(sb)
+    rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, agents)
 
     async def settled() -> bool:
@@ -184,7 +177,7 @@ async def test_busy_and_no_answer_retry_after_delay_and_stop_at_max(
         },
     )
     settings = await _setup(tmp_path, sb, "cretry", body, [(busy, ""), (noans, "")])
-    rec = await _recorder(sb)
+    rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, agents)
 
     async def done() -> bool:
@@ -220,7 +213,7 @@ async def test_agent_dtmf_callback_is_dialed_when_due_to_that_agent(
     number = sim_number(30, ANSWER, 0, 2)
     body = sim_campaign(agents, wrap_up_s=60, max_lines=1)
     settings = await _setup(tmp_path, sb, "ccb", body, [(number, "")])
-    rec = await _recorder(sb)
+    rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
     task = asyncio.create_task(daemon.run())
@@ -289,7 +282,7 @@ async def test_amd_machine_and_person_get_the_configured_action(
     )
     name = f"camd{action[0]}"
     settings = await _setup(tmp_path, sb, name, body, [(machine, ""), (person, "")])
-    rec = await _recorder(sb)
+    rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, agents)
 
     async def done() -> bool:

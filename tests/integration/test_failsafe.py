@@ -54,8 +54,7 @@ async def test_safe_harbor_plays_with_daemon_killed(asterisk_sandbox: Any, tmp_p
     await store.close()
 
     h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
+    rec = await AmiRecorder.connect(h)
     await login_agents(rec, [agent])
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(

@@ -62,13 +62,6 @@ async def _until(pred: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def _recorder(sb: Any) -> AmiRecorder:
-    h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
-    return rec
-
-
 async def test_mqtt_pause_stops_new_dials_within_a_second(
     asterisk_sandbox: Any, mqtt_broker: Any, tmp_path: Path
 ) -> None:
@@ -88,7 +81,7 @@ async def test_mqtt_pause_stops_new_dials_within_a_second(
     )
     settings = load_settings(cfg)
     await _import(settings, "mq", [sim_number(300 + i, ANSWER, 0, 1) for i in range(150)], tmp_path)
-    rec = await _recorder(sb)
+    rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
     run = asyncio.create_task(daemon.run())
@@ -153,7 +146,7 @@ async def test_sighup_reload_valid_broken_and_removed(
     await _import(
         settings, "gone", [sim_number(600 + i, ANSWER, 0, 3) for i in range(200)], tmp_path
     )
-    rec = await _recorder(sb)
+    rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, ["2301", "2302"])
     daemon = Daemon(settings)
     run = asyncio.create_task(daemon.run())
@@ -214,7 +207,7 @@ async def test_sigterm_drains_live_calls_and_exits_zero(
     await _import(
         settings, "drain", [sim_number(700 + i, ANSWER, 0, 6) for i in range(20)], tmp_path
     )
-    rec = await _recorder(sb)
+    rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, agents)
     proc = subprocess.Popen(
         [sys.executable, "-m", "dialerd", "run", "--config", str(cfg)],

@@ -130,8 +130,7 @@ async def test_sigkill_mid_campaign_then_restart(asterisk_sandbox: Any, tmp_path
     cfg, settings = await _setup(tmp_path, sb.ami_user, "crash", agents, n, 100,
                                  dial_mode="ratio", dial_ratio=1.5, wrap_up_s=0.5)
     h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
+    rec = await AmiRecorder.connect(h)
     await login_agents(rec, agents)
     log = tmp_path / "daemon.log"
     proc = _daemon_proc(cfg, log)
@@ -174,8 +173,7 @@ async def test_asterisk_restart_mid_campaign(tmp_path: Path) -> None:
         _cfg, settings = await _setup(tmp_path, sb.ami_user, "astrestart", agents, n, 200,
                                      wrap_up_s=0.5)
         h = sb.harness_user
-        rec1 = AmiRecorder(h.host, h.port, h.username, h.secret)
-        await rec1.start()
+        rec1 = await AmiRecorder.connect(h)
         await login_agents(rec1, agents)
         daemon = Daemon(settings)
         run = asyncio.create_task(daemon.run())
@@ -185,8 +183,7 @@ async def test_asterisk_restart_mid_campaign(tmp_path: Path) -> None:
             rec1.close()
             restarted_at = time.time()
             await asyncio.get_running_loop().run_in_executor(None, sb.restart)
-            rec2 = AmiRecorder(h.host, h.port, h.username, h.secret)
-            await rec2.start()
+            rec2 = await AmiRecorder.connect(h)
             await login_agents(rec2, agents)  # softphones log back in
             await _wait_done(settings, "astrestart", n, 180)
         finally:
@@ -212,8 +209,7 @@ async def test_ami_socket_dropped_with_originates_outstanding(
     _cfg, settings = await _setup(tmp_path, via_proxy, "drop", agents, n, 300,
                                   dial_mode="ratio", dial_ratio=2.0, wrap_up_s=0.5)
     h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
+    rec = await AmiRecorder.connect(h)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
     run = asyncio.create_task(daemon.run())

@@ -112,8 +112,7 @@ async def test_sip_agent_logs_in_with_pin_takes_a_call_and_disposes_by_dtmf(
         await store.close()
 
     h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
+    rec = await AmiRecorder.connect(h)
     daemon = Daemon(settings)
     task = asyncio.create_task(daemon.run())
     try:

@@ -119,8 +119,7 @@ async def test_status_pause_resume_and_report_on_a_known_campaign(
     assert rc == 1 and f"dialerd is not running (no socket at {sock})" in err
 
     h = sb.harness_user
-    rec = AmiRecorder(h.host, h.port, h.username, h.secret)
-    await rec.start()
+    rec = await AmiRecorder.connect(h)
     await login_agents(rec, AGENTS)
     agent_events: list[cmd.AgentStateChanged] = []
 

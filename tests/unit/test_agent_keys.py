@@ -10,17 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from core_world import CoreWorld
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dialerd.agents import LOCK_AFTER, AgentsFile, LoginGuard, Verdict
 from dialerd.asterisk import mapping
 from dialerd.asterisk.safety import UnsafeValue
-from dialerd.campaign.model import Campaign
 from dialerd.cli import main
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
-from dialerd.core.engine import DialerCore
 from dialerd.core.models import AgentStatus, Lead
 from dialerd.daemon import Daemon
 from dialerd.rules.dispositions import max_attempts_cap
@@ -33,24 +32,8 @@ CH = "PJSIP/1001-00000001"
 REPO = Path(__file__).resolve().parents[2]
 
 
-class W:
-    """A core with campaign c1 (agents 1001, 1002) and AMI up."""
-
-    def __init__(self, **over: Any) -> None:
-        self.core = DialerCore(run_id="t", screen=True)
-        self.now = 1_780_000_000.0
-        self.out: list[cmd.Command] = []
-        body = {"name": "c1", **sim_campaign(["1001", "1002"], **over)}
-        self.do(ev.CampaignLoaded(self.now, Campaign.model_validate(body)))
-        self.do(ev.AmiUp(self.now))
-
-    def do(self, e: ev.Event) -> list[cmd.Command]:
-        out = self.core.handle(e)
-        self.out.extend(out)
-        return out
-
-    def of(self, kind: type) -> list[Any]:
-        return [c for c in self.out if isinstance(c, kind)]
+class W(CoreWorld):
+    """c1 (agents 1001, 1002) with AMI up, and the agent's keys."""
 
     def key(self, key: str, data: str = "", dt: float = 1.0, agent: str = "1001") -> cmd.AgentAck:
         self.now += dt

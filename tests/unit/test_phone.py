@@ -113,14 +113,14 @@ def sample(rng: random.Random, scale: int) -> list[tuple[str, str | None]]:
             cases.append((body, region))
             cases.append((cc + body, region))
             cases.append(("00" + cc + body, region))
-    for cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         for _ in range(10 * scale):  # non-geographic ones (800, 882, ...) too
-            cases.append(("+" + str(cc) + random_digits(rng, rng.randint(1, 16)), "GB"))
+            cases.append(("+" + str(code) + random_digits(rng, rng.randint(1, 16)), "GB"))
     for region in FOCUS:
         for _ in range(200 * scale):
-            ex = phonenumbers.example_number_for_type(region, rng.choice(TYPES[:3]))
-            if ex is not None:
-                text = rng.choice(writings(ex))
+            typed = phonenumbers.example_number_for_type(region, rng.choice(TYPES[:3]))
+            if typed is not None:
+                text = rng.choice(writings(typed))
                 cases += [(m, region) for m in mutations(rng, text, 1)]
     return cases
 
