@@ -55,7 +55,12 @@ class Predictive:
         theta0: float = 0.03,
         future_weight: float = 0.0,
         hour_guard: bool = True,
+        days30_guard: bool = True,
     ) -> None:
+        """``days30_guard`` off and ``gain`` 0 give a fixed threshold
+        ``theta0`` (no loop, no 30-day brake): the engine's model alone, for
+        measuring its frontier (bench/pacing_frontier.py); never for a real
+        campaign, which is why no campaign field reaches it."""
         self.aim = aim
         self.max_lines_per_agent = max_lines_per_agent
         self.warmup_answers = warmup_answers
@@ -63,6 +68,7 @@ class Predictive:
         self.gain = gain
         self.log_theta = math.log(theta0)
         self.hour_guard = hour_guard
+        self.days30_guard = days30_guard
         self.future_weight = future_weight
         self.talk_unc = 0.01
         #: the hour guard brakes against ``hour_limit`` x the target, from
@@ -122,7 +128,7 @@ class Predictive:
         # guards: the abandon headroom left in the windows the law counts,
         # as budgets in abandons (not rates on a small denominator)
         a30, b30 = r.days30(s.now)
-        g = _guard(target * a30 - b30, max(2.0, 0.1 * target * a30))
+        g = _guard(target * a30 - b30, max(2.0, 0.1 * target * a30)) if self.days30_guard else 1.0
         if self.hour_guard:
             ah, bh = r.hour(s.now)
             # meaningful only with enough calls an hour (with 3 allowed

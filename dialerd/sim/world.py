@@ -44,6 +44,7 @@ from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
 from dialerd.core.models import Lead, LeadStatus, Outcome
+from dialerd.pacing.policies import Policy
 from dialerd.sim.scenario import Scenario
 
 #: sim epoch: a Monday 08:00 UTC, so day buckets behave like a real shift
@@ -167,8 +168,14 @@ class World:
         policy: str,
         seed: int | None = None,
         progress: Callable[[float], None] | None = None,
+        policy_factory: Callable[[Campaign], Policy] | None = None,
     ) -> None:
+        """``policy_factory``: run the policy it builds instead of the one the
+        campaign's ``dial_mode`` selects (research: fixed-threshold sweeps and
+        reference policies that are not modes, see bench/pacing_frontier.py);
+        ``policy`` still names the result."""
         self.sc = scenario
+        self.policy_factory = policy_factory
         self.policy = policy
         self.seed = scenario.seed if seed is None else seed
         self.progress = progress
@@ -237,6 +244,8 @@ class World:
         t0 = _time.perf_counter()
         sc = self.sc
         self.do(ev.CampaignLoaded(self.now, self.campaign))
+        if self.policy_factory is not None:
+            self.core.campaigns[CAMPAIGN].policy = self.policy_factory(self.campaign)
         self.do(ev.AmiUp(self.now))
         for aid in self.agent_ids:
             t = EPOCH + self.rng_agent.uniform(0, sc.agents.login_spread_s)
@@ -532,9 +541,10 @@ def simulate(
     policy: str,
     seed: int | None = None,
     progress: Callable[[float], None] | None = None,
+    policy_factory: Callable[[Campaign], Policy] | None = None,
 ) -> Result:
     """Run one shift of ``scenario`` under ``policy``."""
-    return World(scenario, policy, seed, progress).run()
+    return World(scenario, policy, seed, progress, policy_factory).run()
 
 
 # keep the import used for typing of outcomes in callers

@@ -137,3 +137,41 @@ def test_cli_bad_scenario(tmp_path: Path) -> None:
     cli.add_parser(ap.add_subparsers())
     args = ap.parse_args(["simulate", "--scenario", str(bad)])
     assert cli.run(args) == 2
+
+
+def test_policy_factory_runs_the_policy_it_builds() -> None:
+    """The frontier bench swaps in policies that are not dial modes; the
+    world must run that object, not the mode's, and name the result as asked."""
+    from dialerd.campaign.model import Campaign
+    from dialerd.pacing.policies import PacingSnapshot, Policy
+    from dialerd.pacing.predictive import Predictive
+
+    class Never:
+        name = "never"
+
+        def calls_to_place(self, s: PacingSnapshot) -> int:
+            return 0
+
+    def never(c: Campaign) -> Policy:
+        return Never()
+
+    r = simulate(short(minutes=5), "predictive", seed=1, policy_factory=never)
+    assert r.policy == "predictive" and r.dials == 0 and r.talk_share == 0
+
+    built: list[Predictive] = []
+
+    def fixed(c: Campaign) -> Policy:
+        p = Predictive(gain=0.0, theta0=0.02, hour_guard=False, days30_guard=False)
+        built.append(p)
+        return p
+
+    w = World(short(agents=10, minutes=40), "predictive", seed=1, policy_factory=fixed)
+    r = w.run()
+    assert w.core.campaigns["sim"].policy is built[0]
+    # no loop and no guard: the threshold is the one given, after any abandons
+    assert r.abandoned > 0 and built[0].theta == pytest.approx(0.02)
+    # the shipped engine's loop moves it
+    w2 = World(short(agents=10, minutes=40), "predictive", seed=1)
+    w2.run()
+    shipped = w2.core.campaigns["sim"].policy
+    assert isinstance(shipped, Predictive) and shipped.theta != pytest.approx(0.02)
