@@ -22,6 +22,10 @@ by what? Three families run on the same seeds (common random numbers):
 The summary interpolates each family's talk share at 1%, 2% and 3%
 abandons (linear between the swept points; a dash where the sweep does not
 reach that rate).
+
+``--sensitivity`` instead runs the engine as shipped at 20 agents with one
+source of randomness of the reference scenario switched off or changed at
+a time, to show which of them costs the talk share.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from dialerd.pacing.policies import PacingSnapshot, Policy  # noqa: E402
 from dialerd.pacing.predictive import Predictive  # noqa: E402
 from dialerd.pacing.tracker import HORIZON_POINTS  # noqa: E402
 from dialerd.sim.cli import aggregate  # noqa: E402
-from dialerd.sim.scenario import load_scenario  # noqa: E402
+from dialerd.sim.scenario import Dist, load_scenario  # noqa: E402
 from dialerd.sim.world import Result, simulate  # noqa: E402
 
 REF = ROOT / "bench" / "scenarios" / "reference.yaml"
@@ -60,6 +64,10 @@ MARGINS = {
     20: (2.25, 2.5, 2.75, 3.0, 3.5),
     100: (5.0, 6.0, 7.0, 8.0, 9.0),
 }
+
+
+def _u(low: float, high: float) -> Dist:
+    return Dist(dist="uniform", low=low, high=high)
 
 
 class CrudeLookahead:
@@ -119,6 +127,46 @@ def _one(job: tuple[int, str, float, int]) -> tuple[int, str, float, Result]:
     return agents, family, knob, r
 
 
+#: scenario changes for --sensitivity: (label, customers, talk, campaign)
+SENSITIVITY: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
+    ("reference", {}, {}, {}),
+    ("talk time nearly fixed (CV 0.05)", {}, {"cv": 0.05}, {}),
+    ("time to answer U(10.5, 11.5) s", {"time_to_answer": _u(10.5, 11.5)}, {}, {}),
+    ("both", {"time_to_answer": _u(10.5, 11.5)}, {"cv": 0.05}, {}),
+    ("time to answer U(3.5, 4.5) s", {"time_to_answer": _u(3.5, 4.5)}, {}, {}),
+    ("answer rate 0.95", {"answer_rate": 0.95}, {}, {}),
+    ("connect deadline 1.9 s", {}, {}, {"connect_deadline_s": 1.9}),
+]
+
+
+def _sens(job: tuple[int, int, int]) -> tuple[int, Result]:
+    i, agents, seed = job
+    _label, cust, talk, camp = SENSITIVITY[i]
+    sc = load_scenario(REF).with_agents(agents)
+    sc = sc.model_copy(
+        update={
+            "duration_s": 8 * 3600.0,
+            "customers": sc.customers.model_copy(update=cust),
+            "talk": sc.talk.model_copy(update=talk),
+            "campaign": camp,
+        }
+    )
+    return i, simulate(sc, "predictive", seed)
+
+
+def sensitivity(seeds: list[int], jobs: int, agents: int = 20) -> None:
+    work = [(i, agents, s) for i in range(len(SENSITIVITY)) for s in seeds]
+    with ProcessPoolExecutor(max(jobs, 1)) as ex:
+        done = list(ex.map(_sens, work))
+    print(f"engine as shipped, {agents} agents, 8 h, seeds {seeds}")
+    print("| change to the reference scenario | % of limit | abandon % | worst hour % |")
+    print("|---|---:|---:|---:|")
+    for i, (label, *_rest) in enumerate(SENSITIVITY):
+        agg = aggregate([r for j, r in done if j == i])
+        share, ab, hour = (agg[k] * 100 for k in ("share_of_limit", "abandon_rate", HOUR))
+        print(f"| {label} | {share:.2f} | {ab:.2f} | {hour:.2f} |")
+
+
 def at_rate(points: list[tuple[float, float]], rate: float) -> float | None:
     """Talk share at ``rate`` abandons, linear between swept (abandon, share)
     points sorted by abandon rate; None outside the swept range."""
@@ -135,7 +183,13 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument(
+        "--sensitivity", action="store_true", help="sources of randomness, one at a time"
+    )
     args = ap.parse_args()
+    if args.sensitivity:
+        sensitivity(list(range(1, args.seeds + 1)), args.jobs)
+        return 0
     sizes = [int(a) for a in args.agents.split(",")]
     seeds = list(range(1, args.seeds + 1))
     work: list[tuple[int, str, float, int]] = []

@@ -1248,6 +1248,11 @@ class DialerCore:
             return False, "refused", "not in a campaign"
         if not run.active or self.draining or not self.ami_up:
             return False, "refused", "campaign not dialing"
+        if run.paused:
+            # a supervisor's pause means no new dials from the campaign's
+            # trunk, an agent's own included (the preview accept is refused
+            # the same way)
+            return False, "refused", "campaign paused"
         if agent.status in (AgentStatus.TALKING, AgentStatus.RESERVED):
             return False, "invalid", "on a call"
         if lead.id in self.live_leads:

@@ -252,6 +252,24 @@ def test_manual_dial_on_a_call_is_refused() -> None:
     assert len(w.of(cmd.PlaceCall)) == placed
 
 
+def test_manual_dial_while_the_campaign_is_paused_is_refused_and_released() -> None:
+    """A supervisor's pause stops every new dial, the agent's own too; after
+    the resume the same number goes out."""
+    w = W()
+    _login(w)
+    w.do(ev.CampaignPause(w.now, "c1", True))
+    out = w.do(ev.ManualDial(w.now + 1, "1001", _lead(11), CH))
+    ack = next(c for c in out if isinstance(c, cmd.AgentAck))
+    assert (ack.ok, ack.prompt) == (False, "refused")
+    assert "paused" in w.of(cmd.AgentAction)[-1].detail
+    assert any(isinstance(c, cmd.ReleaseLeads) and c.lead_ids == (11,) for c in out)
+    assert not w.of(cmd.PlaceCall) and w.status() is AgentStatus.READY
+    w.do(ev.CampaignPause(w.now + 2, "c1", False))
+    out = w.do(ev.ManualDial(w.now + 3, "1001", _lead(11), CH))
+    assert next(c for c in out if isinstance(c, cmd.AgentAck)).ok
+    assert w.of(cmd.PlaceCall)[-1].lead_id == 11
+
+
 # ------------------------------------------------------------------- PINs
 def test_login_guard_wrong_pin_unknown_agent_and_lockout() -> None:
     g = LoginGuard(AgentsFile.model_validate({"agents": {"1001": {"pin": "0123"}}}))
