@@ -187,7 +187,9 @@ async def _import(
     for row in report.errors:
         _err(f"{csv_path}:{row.line}: {row.reason}")
     print(f"imported {report.imported}, duplicates {report.duplicates}, rejected {report.rejected}")
-    return 0 if report.imported else 1
+    # a re-run of the same file (every row a duplicate) is a success: its
+    # leads are in the campaign; only a file with no usable row fails
+    return 0 if report.imported or report.duplicates else 1
 
 
 def cmd_leads_import(args: argparse.Namespace) -> int:

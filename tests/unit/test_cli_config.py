@@ -79,12 +79,21 @@ def test_leads_import(conf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     csv = conf.parent / "leads-example.csv"
     assert main(["leads", "import", "example-sales", str(csv), "--config", str(conf)]) == 0
     assert capsys.readouterr().out.strip() == "imported 10, duplicates 0, rejected 0"
+    # the same file again: every row is already in, which is not a failure
+    assert main(["leads", "import", "example-sales", str(csv), "--config", str(conf)]) == 0
+    assert capsys.readouterr().out.strip() == "imported 0, duplicates 10, rejected 0"
     bad = tmp_path / "bad.csv"
     bad.write_text("phone\n020 7946 0001\n123&Local/x\n")
-    assert main(["leads", "import", "example-sales", str(bad), "-c", str(conf)]) == 1
+    assert main(["leads", "import", "example-sales", str(bad), "-c", str(conf)]) == 0
     out, err = capsys.readouterr()
     assert out.strip() == "imported 0, duplicates 1, rejected 1"
     assert err.startswith(f"{bad}:3: ")
+    # no usable row at all: exit 1
+    worse = tmp_path / "worse.csv"
+    worse.write_text("phone\n123&Local/x\nABC\n")
+    assert main(["leads", "import", "example-sales", str(worse), "-c", str(conf)]) == 1
+    out, err = capsys.readouterr()
+    assert out.strip() == "imported 0, duplicates 0, rejected 2"
 
 
 def test_leads_import_unknown_campaign(conf: Path, capsys: pytest.CaptureFixture[str]) -> None:
