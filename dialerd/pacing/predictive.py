@@ -82,6 +82,9 @@ class Predictive:
         #: ... and always from this many agents on (the rolling-hour promise)
         self.hour_guard_agents = 20
         self.var_floor = 0.05
+        #: seconds taken off the earliest answer and added to the latest one
+        #: seen when counting calls that cannot abandon
+        self.certain_margin_s = 0.5
         #: above this many active agents the loop's step per answer shrinks
         #: as 1/sqrt(agents): as many steps an hour, each smaller
         self.gain_ref_agents = 20.0
@@ -176,6 +179,12 @@ class Predictive:
         ):
             return max(0, min(progressive, cap))
         rates = t.rates
+        a30, b30 = rates.days30(s.now)
+        if s.abandon_target * a30 - b30 < 1.0:
+            # not one abandon affordable in the 30-day window: only calls
+            # that cannot abandon (the normal tail rates some calls 1e-6 that
+            # abandon one time in a thousand)
+            return max(0, min(self.certain_calls(s, t), cap))
         state = (
             t.tables_serial, t.talk.version, t.ring.version, len(t.wrap_ends),
             s.agents_ready, s.calls_waiting, s.calls_dialing, s.lines_in_use,
@@ -247,6 +256,22 @@ class Predictive:
             else:
                 hi = mid
         return max(0, min(max(lo, progressive), cap))
+
+    def certain_calls(self, s: PacingSnapshot, t: PacingTracker) -> int:
+        """Calls that find an agent whenever they answer: one per agent free
+        now or certain to be (its wrap over) before the earliest answer ever
+        seen, less every call that could claim one first (waiting, or
+        ringing and still within the latest answer ever seen). At least
+        progressive: calls that have rung past every answer seen are not
+        counted as claims."""
+        re_ = t.ring_est
+        earliest = re_.min_answer_s - self.certain_margin_s + t.connect_deadline_s - 0.1
+        wraps = bisect.bisect_right(t.wrap_ends, s.now + max(earliest, 0.0))
+        # ring bins count from the whole start second: a call in bin e has
+        # rung at least e - 1 s
+        past = int(re_.max_answer_s + self.certain_margin_s) + 2
+        dead = sum(t.ring.cnt[past:]) if past < len(t.ring.cnt) else 0
+        return s.agents_ready + wraps - s.calls_waiting - (s.calls_dialing - dead)
 
     def _update_sums(self, t: PacingTracker, tab: Tables) -> None:
         K = HORIZON_POINTS

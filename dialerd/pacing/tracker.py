@@ -195,6 +195,10 @@ class RingEstimator:
         self._wsum = 0.0
         self._w2sum = 0.0
         self.version = 0
+        #: the earliest and latest answers seen, in seconds after the dial:
+        #: the window outside which a ringing call is taken not to answer
+        self.min_answer_s = math.inf
+        self.max_answer_s = 0.0
 
     def observe(self, elapsed: float, answered: bool) -> None:
         j = min(max(int(elapsed), 0), self.nsec - 1)
@@ -202,6 +206,8 @@ class RingEstimator:
         if answered:
             self.ans[j] += w
             self.n_ans += 1
+            self.min_answer_s = min(self.min_answer_s, elapsed)
+            self.max_answer_s = max(self.max_answer_s, elapsed)
         else:
             self.oth[j] += w
         self.n_obs += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -23,7 +24,9 @@ from dialerd.pacing.tracker import TALK_EDGES, AgingBins, PacingTracker, RingEst
 NOW = 1.7e9
 
 
-def warm_tracker(seed: int = 1, busy: int = 10, ringing: int = 5) -> PacingTracker:
+def warm_tracker(
+    seed: int = 1, busy: int = 10, ringing: int = 5, answers: int = 200
+) -> PacingTracker:
     """A tracker with estimator history like a running shift."""
     rng = random.Random(seed)
     t = PacingTracker(ring_timeout_s=25, wrap_s=10, connect_deadline_s=1.5)
@@ -36,6 +39,9 @@ def warm_tracker(seed: int = 1, busy: int = 10, ringing: int = 5) -> PacingTrack
         t.talk_started(NOW - rng.uniform(0, 600))
     for _ in range(ringing):
         t.dial_started(NOW - rng.uniform(0, 20))
+    # live answers in the last half hour: an abandon budget to spend
+    for at in sorted(NOW - rng.uniform(0, 1800) for _ in range(answers)):
+        t.answered(at)
     t.advance(NOW)
     return t
 
@@ -309,6 +315,47 @@ def test_predictive_zero_agents_zero_calls(busy: int, dialing: int, seed: int) -
     assert Predictive().calls_to_place(s) == 0
 
 
+def test_without_an_affordable_abandon_only_calls_that_cannot_abandon() -> None:
+    """No abandon left in the 30-day budget: one call per agent free now or
+    out of wrap before the earliest answer seen (4 s here), less every call
+    that could still answer first; calls rung past the latest answer seen
+    (18 s) claim no one."""
+    t = warm_tracker(busy=0, ringing=0, answers=0)
+    for _ in range(40):  # 40 answers, 2 abandons: 3% of 40 is 1.2, less 2
+        t.answered(NOW - 100)
+    t.abandoned(NOW - 90)
+    t.abandoned(NOW - 80)
+    t.wrap_started(NOW + 2.0)  # out of wrap before any new call answers
+    t.wrap_started(NOW + 3.0)  # also (the answer may wait 1.4 s for it)
+    t.wrap_started(NOW + 9.0)  # may be in wrap when the call answers
+    t.dial_started(NOW - 22)  # rung past 18 s: will not answer
+    t.dial_started(NOW - 5)  # may still answer
+    t.advance(NOW)
+    p = Predictive()
+    s = snap(t, logged=10, ready=1, talking=6, wrap=3, dialing=2)
+    # 1 ready + 2 wraps - 1 live ringing call = 2 (progressive: -1)
+    assert p.calls_to_place(s) == 2
+    # with budget (the same state, 200 more answers): the model decides
+    for _ in range(200):
+        t.answered(NOW - 50)
+    assert Predictive().calls_to_place(s) >= 2
+
+
+def test_a_tiny_abandon_target_means_no_abandon_and_more_talk_than_progressive() -> None:
+    """Held to 0.001%, predictive never abandons in the simulator yet still
+    beats progressive by dialing ahead for agents finishing their wrap."""
+    from dialerd.sim.scenario import load_scenario
+    from dialerd.sim.world import simulate
+
+    ref = Path(__file__).resolve().parents[2] / "bench" / "scenarios" / "reference.yaml"
+    sc = load_scenario(ref).with_agents(60)
+    sc = sc.model_copy(update={"duration_s": 3600.0, "campaign": {"abandon_target": 1e-5}})
+    pred = simulate(sc, "predictive", seed=1)
+    prog = simulate(sc, "progressive", seed=1)
+    assert pred.abandoned == 0 and pred.answered > 800
+    assert pred.talk_share > prog.talk_share
+
+
 # ------------------------------------------------- paused agents, controller
 
 
@@ -370,7 +417,7 @@ def _fields(s: PacingSnapshot) -> dict[str, Any]:
 
 
 def test_threshold_loop_does_not_wind_up_while_the_hour_guard_brakes() -> None:
-    t = warm_tracker(busy=0, ringing=0)
+    t = warm_tracker(busy=0, ringing=0, answers=0)
     p = Predictive()
     # a busy hour at its limit: 1000 answers, 29 abandons (2.9%)
     for i in range(1000):
