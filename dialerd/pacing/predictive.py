@@ -23,7 +23,9 @@ Decision (on every event the core sees, not on a timer):
    of the last hour and of the 30-day window runs out.
 
 Cold start: progressive until the estimators have seen enough (answers,
-ring outcomes, completed talks).
+ring outcomes, completed talks). Then, while the 30-day window does not
+allow a single abandon (target x live answers < 1, all shift long for a
+campaign held to a near-zero target), only calls that cannot abandon.
 """
 
 from __future__ import annotations
