@@ -11,14 +11,19 @@ from __future__ import annotations
 import asyncio
 import csv
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from dialerd.sandbox.asterisk import AmiCredentials
 from dialerd.sandbox.recorder import AmiRecorder
+
+if TYPE_CHECKING:
+    from dialerd.daemon import Daemon
 
 #: outcome digit of [sim-customers]
 ANSWER, BUSY, NO_ANSWER, CONGESTION, REJECTED, UNALLOCATED = 1, 2, 3, 4, 5, 6
@@ -190,3 +195,18 @@ async def logout_agent(rec: AmiRecorder, agent_id: str) -> None:
     if joins:
         await rec.action({"Action": "Hangup", "Channel": joins[0].get("Channel")})
         await asyncio.sleep(0)
+
+
+@asynccontextmanager
+async def running(daemon: Daemon, started_s: float | None = None) -> AsyncIterator[Daemon]:
+    """The daemon running for the block (waited for until started, if
+    ``started_s``), then stopped as systemd would stop it: the block passes
+    only if the daemon drains and exits with status 0 within 60 s."""
+    task = asyncio.create_task(daemon.run())
+    try:
+        if started_s is not None:
+            await asyncio.wait_for(daemon.started.wait(), started_s)
+        yield daemon
+    finally:
+        daemon.request_stop()
+        assert await asyncio.wait_for(task, 60) == 0

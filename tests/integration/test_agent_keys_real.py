@@ -21,7 +21,7 @@ import pytest
 
 from dialerd.daemon import Daemon
 from dialerd.sandbox.recorder import AmiRecorder
-from dialerd.sandbox.scenario import ANSWER, sim_campaign, sim_number, write_config
+from dialerd.sandbox.scenario import ANSWER, running, sim_campaign, sim_number, write_config
 from dialerd.settings import Settings, load_settings
 from dialerd.store.db import Store
 
@@ -99,7 +99,6 @@ async def test_preview_disposition_pause_and_manual_dial_by_keys(
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     daemon = Daemon(settings)
-    task = asyncio.create_task(daemon.run())
 
     async def attempts() -> list[Any]:
         s = await _store(settings)
@@ -118,7 +117,7 @@ async def test_preview_disposition_pause_and_manual_dial_by_keys(
     def state() -> str:
         return daemon.core.agents[AGENT].status.value
 
-    try:
+    async with running(daemon):
         async with aiomqtt.Client(b.host, b.port, identifier="desk") as desk:
             await desk.subscribe(f"dd/agent/{AGENT}/screenpop")
             await asyncio.wait_for(daemon.started.wait(), 20)
@@ -180,10 +179,7 @@ async def test_preview_disposition_pause_and_manual_dial_by_keys(
             await _press(rec, ch, "***" + "0" + blocked[3:] + "#")
             await _until(lambda: _action(actions, "dial", blocked, ok=False), 10, "the refusal")
             assert not [a for a in await attempts() if a.phone == blocked]
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(task, 60) == 0
-        rec.close()
+    rec.close()
 
     acts = [(a[2], a[4]) for a in await actions()]
     for want in [("skip", True), ("ready", True), ("disposition 1", True), ("pause", True),
@@ -240,9 +236,7 @@ async def test_login_asking_for_the_agent_id_then_logout_by_key(
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     daemon = Daemon(settings)
-    task = asyncio.create_task(daemon.run())
-    try:
-        await asyncio.wait_for(daemon.started.wait(), 20)
+    async with running(daemon, started_s=20):
         rec._manager.send_action(
             {
                 "Action": "Originate",
@@ -284,10 +278,7 @@ async def test_login_asking_for_the_agent_id_then_logout_by_key(
             10,
         )
         await _until(gone, 5, "the logout")
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(task, 60) == 0
-        rec.close()
+    rec.close()
     s = await _store(settings)
     try:
         acts = [(a[2], a[3], a[4]) for a in await s.agent_actions("2950")]

@@ -27,6 +27,7 @@ from dialerd.sandbox.scenario import (
     decode,
     login_agents,
     make_leads,
+    running,
     sim_campaign,
     write_config,
     write_csv,
@@ -84,12 +85,8 @@ async def test_campaign_of_200_leads_end_to_end(asterisk_sandbox: Any, tmp_path:
     rec = await AmiRecorder.connect(h)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
-    run = asyncio.create_task(daemon.run())
-    try:
+    async with running(daemon):
         await _wait_all_done(Path(settings.store.path), "e2e", 210, timeout=240)
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(run, 60) == 0
     await asyncio.sleep(0.5)
     rec.close()
 

@@ -25,6 +25,7 @@ from dialerd.sandbox.scenario import (
     BUSY,
     NO_ANSWER,
     login_agents,
+    running,
     sim_campaign,
     sim_compliance,
     sim_number,
@@ -96,12 +97,8 @@ def _zone_at(hour: int) -> str:
 
 async def _run(settings: Settings, until: Any, timeout: float, what: str) -> Daemon:
     daemon = Daemon(settings)
-    task = asyncio.create_task(daemon.run())
-    try:
+    async with running(daemon):
         await _until(until, timeout, what)
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(task, 60) == 0
     return daemon
 
 
@@ -216,8 +213,7 @@ async def test_agent_dtmf_callback_is_dialed_when_due_to_that_agent(
     rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
-    task = asyncio.create_task(daemon.run())
-    try:
+    async with running(daemon):
 
         async def first_done() -> bool:
             _l, attempts, _s = await _state(settings, "ccb")
@@ -259,10 +255,7 @@ async def test_agent_dtmf_callback_is_dialed_when_due_to_that_agent(
         again = attempts[1]
         assert again.started_at >= cb_at - 0.01, "called back before it was due"
         assert again.outcome == "answered" and again.agent_id == agent
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(task, 60) == 0
-        rec.close()
+    rec.close()
 
 
 @pytest.mark.parametrize("action", ["hangup", "message", "connect"])

@@ -22,6 +22,7 @@ from dialerd.sandbox.recorder import AmiRecorder
 from dialerd.sandbox.scenario import (
     ANSWER,
     login_agents,
+    running,
     sim_campaign,
     sim_number,
     write_config,
@@ -84,8 +85,7 @@ async def test_mqtt_pause_stops_new_dials_within_a_second(
     rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
-    run = asyncio.create_task(daemon.run())
-    try:
+    async with running(daemon):
         async with aiomqtt.Client(b.host, b.port, identifier="supervisor") as sup:
             await sup.subscribe("dd/campaign/mq/state")
             await sup.subscribe("sup/reply")
@@ -105,10 +105,7 @@ async def test_mqtt_pause_stops_new_dials_within_a_second(
             n_paused = len(started)
             await sup.publish("dd/cmd", json.dumps({"command": "resume", "campaign": "mq"}))
             await _until(lambda: _n_attempts(settings, n_paused + 3), 15, "dialing to resume")
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(run, 60) == 0
-        rec.close()
+    rec.close()
 
 
 async def _n_attempts(settings: Any, n: int) -> bool:
@@ -149,9 +146,8 @@ async def test_sighup_reload_valid_broken_and_removed(
     rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, ["2301", "2302"])
     daemon = Daemon(settings)
-    run = asyncio.create_task(daemon.run())
     cdir = tmp_path / "campaigns"
-    try:
+    async with running(daemon):
         await _until(lambda: _n_attempts(settings, 4), 30, "both campaigns dialing")
         # 1) a valid change: keep's wrap-up becomes 1 s (future decisions only)
         body = yaml.safe_load((cdir / "keep.yaml").read_text())
@@ -180,10 +176,7 @@ async def test_sighup_reload_valid_broken_and_removed(
         assert all(a.started_at <= t_removed + 0.5 for a in gone)
         assert all(a.state == "done" for a in gone), "a live call was dropped"
         assert not [a for a in gone if a.outcome == "interrupted"]
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(run, 60) == 0
-        rec.close()
+    rec.close()
 
 
 def _async(fn: Any) -> Any:

@@ -24,7 +24,7 @@ import yaml
 from dialerd.daemon import Daemon
 from dialerd.sandbox import dtmf
 from dialerd.sandbox.recorder import AmiRecorder
-from dialerd.sandbox.scenario import ANSWER, sim_campaign, sim_number, write_config
+from dialerd.sandbox.scenario import ANSWER, running, sim_campaign, sim_number, write_config
 from dialerd.settings import load_settings
 from dialerd.store.db import Store
 
@@ -114,9 +114,7 @@ async def test_sip_agent_logs_in_with_pin_takes_a_call_and_disposes_by_dtmf(
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     daemon = Daemon(settings)
-    task = asyncio.create_task(daemon.run())
-    try:
-        await asyncio.wait_for(daemon.started.wait(), 20)
+    async with running(daemon, started_s=20):
         await _sipp(sipp, sb, "agent_register.xml", tmp_path, 20)
         await _sipp(sipp, sb, "agent_call.xml", tmp_path, 60)
         # the agent's phone left: logged out
@@ -129,10 +127,7 @@ async def test_sip_agent_logs_in_with_pin_takes_a_call_and_disposes_by_dtmf(
             10,
         )
         await asyncio.sleep(0.5)  # the store writes are queued behind the events
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(task, 60) == 0
-        rec.close()
+    rec.close()
 
     # the real SIP channel sat in the agent's room, and the customer joined it
     joins = rec.named("ConfbridgeJoin", Conference=f"agent-{AGENT}")
