@@ -471,15 +471,26 @@ class DialerCore:
         else:
             self._out.append(cmd.ReleaseLeads(run.cfg.name, (lead.id,)))
 
+    def _closed_to_agents(self, run: CampaignRun) -> str | None:
+        """Why an agent's own call (a preview accept, a manual dial) cannot
+        go out now, or None. A supervisor's pause stops every new dial from
+        the campaign's trunk, the agent's own included."""
+        if not run.active or self.draining or not self.ami_up:
+            return "campaign not dialing"
+        if run.paused:
+            return "campaign paused"
+        return None
+
     def _accept_offer(self, agent: Agent, now: float) -> tuple[bool, str, str]:
         run = self.campaigns.get(agent.campaign or "")
         lead = self._take_offer(agent)
         if lead is None or run is None:
             return False, "invalid", "no offer"
-        if not run.active or self.draining or not self.ami_up or run.paused:
+        closed = self._closed_to_agents(run)
+        if closed is not None:
             self._out.append(cmd.ReleaseLeads(run.cfg.name, (lead.id,)))
             self._make_ready(agent, now)
-            return False, "refused", "campaign not dialing"
+            return False, "refused", closed
         if not self._may_dial(run, lead, now):  # time passed since the offer
             self._make_ready(agent, now)
             return False, "refused", "lead no longer dialable"
@@ -1246,13 +1257,9 @@ class DialerCore:
         run = self.campaigns.get(agent.campaign or "")
         if run is None or lead.campaign != run.cfg.name:
             return False, "refused", "not in a campaign"
-        if not run.active or self.draining or not self.ami_up:
-            return False, "refused", "campaign not dialing"
-        if run.paused:
-            # a supervisor's pause means no new dials from the campaign's
-            # trunk, an agent's own included (the preview accept is refused
-            # the same way)
-            return False, "refused", "campaign paused"
+        closed = self._closed_to_agents(run)
+        if closed is not None:
+            return False, "refused", closed
         if agent.status in (AgentStatus.TALKING, AgentStatus.RESERVED):
             return False, "invalid", "on a call"
         if lead.id in self.live_leads:

@@ -274,7 +274,7 @@ class Predictive:
         # ring bins count from the whole start second: a call in bin e has
         # rung at least e - 1 s
         past = int(re_.max_answer_s + self.certain_margin_s) + 2
-        dead = sum(t.ring.cnt[past:]) if past < len(t.ring.cnt) else 0
+        dead = sum(t.ring.cnt[past:])
         return s.agents_ready + wraps - s.calls_waiting - (s.calls_dialing - dead)
 
     def _update_sums(self, t: PacingTracker, tab: Tables) -> None:
