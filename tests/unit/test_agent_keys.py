@@ -153,6 +153,19 @@ def test_preview_offers_before_dialing_then_accept_dials_for_that_agent() -> Non
     assert any(isinstance(c, cmd.Redirect) and c.agent_id == "1001" for c in out)
 
 
+def test_preview_accept_while_the_campaign_is_paused_is_refused_and_released() -> None:
+    w = W(dial_mode="preview")
+    _login(w)
+    w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1),), exhausted=True))
+    assert w.status() is AgentStatus.PREVIEW
+    w.do(ev.CampaignPause(w.now, "c1", True))
+    ack = w.key("ready")
+    assert (ack.ok, ack.prompt) == (False, "refused")
+    assert any(isinstance(c, cmd.ReleaseLeads) and c.lead_ids == (1,) for c in w.out)
+    assert not w.of(cmd.PlaceCall) and w.status() is AgentStatus.READY
+    assert w.of(cmd.AgentAction)[-1].detail == "campaign paused"
+
+
 def test_preview_skip_postpones_the_lead_and_offers_the_next() -> None:
     w = W(dial_mode="preview", preview={"skip_retry_s": 600})
     _login(w)
