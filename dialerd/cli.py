@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from dialerd.agents import load_agents_file
+from dialerd.campaign.lint import check_campaign
 from dialerd.campaign.loader import ConfigError, ConfigErrors, load_campaigns_dir
 from dialerd.campaign.model import Campaign
-from dialerd.rules.compliance import check_campaign
 from dialerd.settings import Settings, load_settings
 from dialerd.store.db import Store
 from dialerd.store.importer import import_csv

@@ -31,6 +31,7 @@ from dialerd.asterisk.ami import (
     AmiUnavailable,
 )
 from dialerd.asterisk.safety import UnsafeValue
+from dialerd.campaign.lint import check_campaign
 from dialerd.campaign.loader import ConfigError, ConfigErrors, load_campaigns_with_sources
 from dialerd.campaign.model import Campaign
 from dialerd.control import daemon_handler, serve_control
@@ -42,9 +43,7 @@ from dialerd.metrics import Metrics
 from dialerd.mqtt.bridge import MqttBridge
 from dialerd.phone import PhoneError, normalize
 from dialerd.rules.abandon import DAYS_30
-from dialerd.rules.compliance import check_campaign, screen_lead
-from dialerd.rules.dispositions import max_attempts_cap
-from dialerd.rules.dnc import DncList
+from dialerd.rules.screening import screen_for_dial
 from dialerd.rules.windows import local_day_start, zones_for_lead
 from dialerd.settings import Settings
 from dialerd.store.db import LeadNotDialableError, Store
@@ -71,8 +70,6 @@ class Daemon:
         self.run_id = uuid.uuid4().hex[:12]
         self.core = DialerCore(run_id=self.run_id, screen=True)
         self._dnc_stamp: tuple[int, float] | None = None
-        #: the hopper's DNC view (the core keeps its own, fed by DncUpdated)
-        self._dnc_copy = DncList()
         self.queue: asyncio.Queue[ev.Event | Mapping[str, Any]] = asyncio.Queue()
         self.store: Store | None = None
         self.ami: AmiClient | None = None
@@ -188,10 +185,6 @@ class Daemon:
         self._dnc_stamp = stamp
         entries = await self.store.dnc_entries()
         self.queue.put_nowait(ev.DncUpdated(self.clock(), tuple(entries), replace=True))
-        # the hopper's screening below reads this copy until the core has it
-        self._dnc_copy = DncList()
-        for campaign, phone, source in entries:
-            self._dnc_copy.add(phone, campaign, source)
 
     async def _serve_control(self) -> asyncio.AbstractServer | None:
         """``dialerd status`` / ``campaign pause`` talk to this socket. A
@@ -826,26 +819,12 @@ class Daemon:
         self, camp: Campaign, lead: Lead, now: float
     ) -> tuple[Lead | None, cmd.SkipLead | None]:
         assert self.store is not None
-        comp = camp.compliance
         zones = zones_for_lead(lead.phone, lead.timezone)
         today = 0
         if zones:
             today = await self.store.attempts_since(lead.id, local_day_start(zones, now))
-        rules = camp.retry
-        cap = max_attempts_cap(
-            [getattr(rules, f).max_attempts for f in type(rules).model_fields], comp.dispositions
-        )
-        verdict = screen_lead(
-            campaign=camp.name,
-            phone=lead.phone,
-            timezone=lead.timezone,
-            attempts=lead.attempts,
-            attempts_today=today,
-            now=now,
-            compliance=comp,
-            dnc=self._dnc_copy,
-            lock=self.core.lock,
-            max_total=cap + 1 if lead.callback else cap,
+        verdict = screen_for_dial(
+            camp, lead, now, dnc=self.core.dnc, lock=self.core.lock, attempts_today=today
         )
         if verdict.ok:
             return replace(lead, attempts_today=today), None

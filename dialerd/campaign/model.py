@@ -15,7 +15,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dialerd.core.models import Outcome
-from dialerd.rules.compliance import Compliance
+from dialerd.phone import PhoneError, normalize
+from dialerd.rules.dispositions import (
+    DEFAULT_RECYCLE_REASONS,
+    Disposition,
+    check_codes,
+    default_dispositions,
+)
+from dialerd.rules.windows import Schedule
 
 #: campaign names become AMI variables, log keys and MQTT topic levels
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
@@ -39,6 +46,72 @@ class DialMode(StrEnum):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SafeHarbor(_Strict):
+    """What the safe-harbor recording must say: who called and a number to
+    call back (the recording itself is the campaign's ``safe_harbor_sound``)."""
+
+    seller: str = Field(min_length=1, max_length=80)
+    callback_number: str
+
+    @field_validator("callback_number")
+    @classmethod
+    def _e164(cls, v: str) -> str:
+        try:
+            return normalize(v, None)
+        except PhoneError as exc:
+            raise ValueError(f"{exc} (write it with its country code, e.g. +1...)") from None
+
+
+class Compliance(_Strict):
+    """The campaign's ``compliance:`` block: calling hours, the safe-harbor
+    message, the legal overrides, dispositions and attempt limits::
+
+        compliance:
+          schedule:
+            hours:
+              mon-fri: ["09:00-20:00"]
+              sat: ["10:00-14:00"]
+            holidays: [2026-12-25, 2027-01-01]
+            timezone: null            # hours read in the callee's local time
+          safe_harbor:
+            seller: Acme Insurance
+            callback_number: "+12025550143"
+          ring_timeout_override: false   # allow ring_timeout_s under 15 s
+          abandon_target_override: false  # allow abandon_target above 3 %
+          agent_guaranteed: false        # true disables the 72-hour abandon lock
+          ofcom_amd_fp_rate: 0.0         # share of AMD "machine" verdicts that were people
+          max_attempts_per_day: 3
+          recycle_after_days: 30
+          recycle_reasons: [max_attempts_no_answer, max_attempts_busy]
+          dispositions:
+            - {code: sale, label: Sale, dtmf: "1", final: true, sale: true}
+            - {code: callback, label: Call back, dtmf: "3", callback: true}
+            - {code: do_not_call, label: Do not call, dtmf: "5", final: true, dnc: campaign}
+    """
+
+    schedule: Schedule = Field(default_factory=Schedule)
+    safe_harbor: SafeHarbor | None = None
+    ring_timeout_override: bool = False
+    abandon_target_override: bool = False
+    #: allow ``schedule.legal_window`` wider than the law's 08:00-21:00.
+    #: SANDBOX/TEST ONLY: simulated numbers, tests that run at any hour
+    legal_window_override: bool = False
+    #: an agent is always there when a call is answered: the 72-hour lock
+    #: on abandoned numbers does not apply to this campaign
+    agent_guaranteed: bool = False
+    ofcom_amd_fp_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    dispositions: list[Disposition] = Field(default_factory=default_dispositions)
+    max_attempts_per_day: int | None = Field(default=None, ge=1, le=50)
+    #: finished leads with a ``recycle_reasons`` final reason come back after this
+    recycle_after_days: int | None = Field(default=None, ge=1, le=3650)
+    recycle_reasons: list[str] = Field(default_factory=lambda: list(DEFAULT_RECYCLE_REASONS))
+
+    @field_validator("dispositions")
+    @classmethod
+    def _dispositions(cls, v: list[Disposition]) -> list[Disposition]:
+        return check_codes(v)
 
 
 class RetryRule(_Strict):
@@ -99,8 +172,6 @@ class CallerId(_Strict):
     @field_validator("number")
     @classmethod
     def _number_e164(cls, v: str) -> str:
-        from dialerd.phone import PhoneError, normalize
-
         try:
             return normalize(v, None)
         except PhoneError as exc:

@@ -23,13 +23,14 @@ from dialerd.campaign.model import Campaign, DialMode, RetryRules
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.models import AgentStatus, CallState, Lead, Outcome
-from dialerd.pacing.policies import PacingSnapshot, Policy, make_policy
+from dialerd.pacing.policies import PacingSnapshot, Policy
+from dialerd.pacing.registry import make_policy
 from dialerd.pacing.tracker import PacingTracker
 from dialerd.rules.abandon import AbandonAccounting, AbandonLock
-from dialerd.rules.compliance import screen_lead
-from dialerd.rules.dispositions import decide_disposition, find, max_attempts_cap
+from dialerd.rules.dispositions import decide_disposition, find
 from dialerd.rules.dnc import DncList
 from dialerd.rules.retry import decide, outcome_for_reason
+from dialerd.rules.screening import screen_for_dial
 
 #: ask for more leads when the hopper holds fewer than this many per line
 HOPPER_LINES_FACTOR = 2
@@ -510,26 +511,8 @@ class DialerCore:
         a DNC entry or an abandon may have come since). A refused lead is
         skipped with its reason, never dialed."""
         c = run.cfg
-        comp = c.compliance
         if self.screen:
-            rules = c.retry
-            cap = max_attempts_cap(
-                [getattr(rules, f).max_attempts for f in type(rules).model_fields],
-                comp.dispositions,
-            )
-            verdict = screen_lead(
-                campaign=c.name,
-                phone=lead.phone,
-                timezone=lead.timezone,
-                attempts=lead.attempts,
-                attempts_today=lead.attempts_today,
-                now=now,
-                compliance=comp,
-                dnc=self.dnc,
-                lock=self.lock,
-                # a callback the customer asked for may take one more
-                max_total=cap + 1 if lead.callback else cap,
-            )
+            verdict = screen_for_dial(c, lead, now, dnc=self.dnc, lock=self.lock)
             if not verdict.ok:
                 self._out.append(
                     cmd.SkipLead(
@@ -1266,18 +1249,7 @@ class DialerCore:
             return False, "refused", "already in a call"
         c = run.cfg
         if self.screen:
-            verdict = screen_lead(
-                campaign=c.name,
-                phone=lead.phone,
-                timezone=lead.timezone,
-                attempts=0,
-                attempts_today=0,
-                now=now,
-                compliance=c.compliance,
-                dnc=self.dnc,
-                lock=self.lock,
-                max_total=1_000_000,
-            )
+            verdict = screen_for_dial(c, lead, now, dnc=self.dnc, lock=self.lock, manual=True)
             if not verdict.ok:
                 return False, "refused", verdict.reason
         elif self.dnc.is_blocked(c.name, lead.phone) is not None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 from dialerd.pacing.tracker import PacingTracker
 
 if TYPE_CHECKING:
-    from dialerd.campaign.model import Campaign
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,24 +189,3 @@ def _count_older(t: PacingTracker, age: float) -> int:
         frac = 0.5
     total += bins.cnt[b] * frac
     return int(total)
-
-
-def make_policy(mode: str, campaign: Campaign | None = None) -> Policy:
-    """The policy object for a campaign's ``dial_mode``.
-
-    ``preview`` places calls like progressive until agent-side preview lands.
-    """
-    from dialerd.pacing.predictive import Predictive
-
-    pc = campaign.pacing if campaign is not None else None
-    if mode == "ratio":
-        return Ratio()
-    if mode == "vicidial":
-        if pc is None:
-            return Vicidial()
-        return Vicidial(max_level=pc.vicidial_max_level, intensity=pc.vicidial_intensity)
-    if mode == "soonfree":
-        return SoonFree(pc.soonfree_probability if pc is not None else 0.97)
-    if mode == "predictive":
-        return Predictive.from_campaign(campaign)
-    return Progressive()

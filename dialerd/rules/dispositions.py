@@ -9,8 +9,8 @@ the disposition's own rule, a callback at a time, and whether the number goes
 on a do-not-call list.
 
 This module deliberately does not import :mod:`dialerd.campaign.model`: the
-campaign model will hold a :class:`~dialerd.rules.compliance.Compliance`,
-which holds these models, and an import back would be circular.
+campaign model's :class:`~dialerd.campaign.model.Compliance` holds these
+models, and an import back would be circular.
 """
 
 from __future__ import annotations

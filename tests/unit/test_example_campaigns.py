@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
+from dialerd.campaign.lint import check_campaign
 from dialerd.campaign.loader import load_campaign_file, load_campaigns_dir
 from dialerd.campaign.model import Campaign, DialMode, MachineAction
 from dialerd.cli import main
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.models import LeadStatus
-from dialerd.rules.compliance import check_campaign
 from dialerd.rules.dispositions import find
 from dialerd.sim.scenario import Scenario
 from dialerd.sim.world import _CORE, CAMPAIGN, Result, World

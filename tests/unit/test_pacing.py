@@ -16,9 +16,9 @@ from dialerd.pacing.policies import (
     Ratio,
     SoonFree,
     Vicidial,
-    make_policy,
 )
 from dialerd.pacing.predictive import Predictive
+from dialerd.pacing.registry import make_policy
 from dialerd.pacing.tracker import TALK_EDGES, AgingBins, PacingTracker, RingEstimator
 
 NOW = 1.7e9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import UTC, datetime
 
 import pytest
@@ -10,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import dialerd.rules.compliance as compliance_mod
-from dialerd.campaign.model import Campaign, DialMode
+from dialerd.campaign.lint import Finding, check_campaign
+from dialerd.campaign.model import Campaign, Compliance, DialMode
 from dialerd.rules.abandon import LOCK_S, AbandonLock
-from dialerd.rules.compliance import Compliance, Finding, check_campaign, screen_lead
 from dialerd.rules.dnc import DncList
+from dialerd.rules.screening import screen_lead
 from dialerd.rules.windows import may_call, zones_for_lead
 
 BASE = {
@@ -36,8 +37,8 @@ def levels(fs: list[Finding]) -> dict[str, str]:
 
 
 def test_example_block_in_the_docstring_is_valid() -> None:
-    doc = compliance_mod.__doc__ or ""
-    block = doc.split("::", 1)[1].split("\n\nThe module", 1)[0]
+    doc = Compliance.__doc__ or ""
+    block = textwrap.dedent(doc.split("::", 1)[1])
     data = yaml.safe_load(block)
     c = Compliance.model_validate(data["compliance"])
     assert c.safe_harbor is not None and c.safe_harbor.callback_number == "+12025550143"

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dialerd.campaign.model import Compliance
 from dialerd.rules.abandon import AbandonLock
-from dialerd.rules.compliance import Compliance, screen_lead
 from dialerd.rules.dnc import DncList, LineError, parse_dnc
+from dialerd.rules.screening import screen_lead
 
 NUMS = [f"+1212555{i:04d}" for i in range(100, 140)] + [f"+44207946{i:04d}" for i in range(20)]
 
