@@ -13,7 +13,9 @@ live), though not necessarily a power cut; the speed is worth it here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -181,10 +183,17 @@ class Store:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                await self._conn.execute("COMMIT")
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors ("database
+                # or disk is full", I/O errors): a ROLLBACK then raises "no
+                # transaction is active" and would hide the real error. A
+                # failed COMMIT leaves the transaction open: roll it back, or
+                # every later BEGIN fails.
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        await self._conn.execute("ROLLBACK")
                 raise
-            await self._conn.execute("COMMIT")
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async with self._lock, self._conn.execute(sql, params) as cur:
