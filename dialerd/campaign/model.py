@@ -22,6 +22,7 @@ from dialerd.rules.dispositions import (
     check_codes,
     default_dispositions,
 )
+from dialerd.rules.durations import DelayList, DelaySeconds
 from dialerd.rules.windows import Schedule
 
 #: campaign names become AMI variables, log keys and MQTT topic levels
@@ -121,7 +122,7 @@ class RetryRule(_Strict):
     ``max_attempts`` counts every attempt of the lead, whatever the outcome.
     """
 
-    delay_s: Annotated[int, Field(ge=0)] | list[Annotated[int, Field(ge=0)]] = 3600
+    delay_s: DelaySeconds | DelayList = 3600
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
 
     def delay_for(self, attempt_number: int) -> int:

@@ -23,6 +23,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dialerd.core.models import LeadStatus, LeadUpdate, Outcome
+from dialerd.rules.durations import DelayList, DelaySeconds
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
 #: the agent presses "*" then this digit (confbridge.conf dialer_agent_menu *0-*9)
@@ -38,7 +39,7 @@ class DispositionRetry(_Strict):
     attempt number (the last entry repeats); ``max_attempts`` caps the lead's
     attempts of every outcome."""
 
-    delay_s: Annotated[int, Field(ge=0)] | list[Annotated[int, Field(ge=0)]] = 86400
+    delay_s: DelaySeconds | DelayList = 86400
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
 
     def delay_for(self, attempt_number: int) -> int:

@@ -112,9 +112,9 @@ class Dist(_Strict):
 
 class Agents(_Strict):
     count: int = Field(ge=0, le=10000)
-    login_spread_s: float = Field(default=30.0, ge=0)
+    login_spread_s: float = Field(default=30.0, ge=0, le=86400)
     breaks: int = Field(default=0, ge=0, le=20)
-    break_s: float = Field(default=900.0, ge=0)
+    break_s: float = Field(default=900.0, ge=0, le=86400)
     #: preview mode: an agent reads the offered lead this long, then accepts
     preview_think_s: float = Field(default=4.0, ge=0, le=600)
 
@@ -152,7 +152,7 @@ class Customers(_Strict):
 class Scenario(_Strict):
     name: str = "scenario"
     description: str = ""
-    duration_s: float = Field(default=28800.0, gt=0)
+    duration_s: float = Field(default=28800.0, gt=0, le=31 * 86400)
     seed: int = 1
     tick_s: float = Field(default=0.2, gt=0, le=5)
     agents: Agents

@@ -257,3 +257,30 @@ def test_example_config_dir_is_valid() -> None:
     campaigns, errors = load_campaigns_dir(REPO / "config" / "campaigns")
     assert errors == []
     assert "example-sales" in campaigns
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 400, "100000000000000000", "[60, 1e17]"])
+def test_every_delay_is_bounded(tmp_path: Path, value: str) -> None:
+    """A huge delay used to pass validation and then crash the retry rules
+    (OverflowError) after the call had left the core: its outcome was lost."""
+    with pytest.raises(ConfigError) as info:
+        load_campaign_file(write(tmp_path, GOOD.replace("delay_s: 600", f"delay_s: {value}")))
+    errors = info.value.flatten()
+    assert errors and all(e.line == 12 for e in errors), [str(e) for e in errors]
+    assert all(e.field.startswith("retry.busy.delay_s") for e in errors)
+
+
+def test_a_disposition_delay_is_bounded(tmp_path: Path) -> None:
+    text = GOOD + (
+        "compliance:\n  dispositions:\n"
+        "    - {code: later, label: Later, dtmf: '2', retry: {delay_s: 100000000000000000}}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_campaign_file(write(tmp_path, text))
+    fields = [e.field for e in info.value.flatten()]
+    assert any(f.endswith("retry.delay_s") for f in fields), fields
+
+
+def test_a_year_is_the_longest_delay(tmp_path: Path) -> None:
+    c = load_campaign_file(write(tmp_path, GOOD.replace("delay_s: 600", "delay_s: 31622400")))
+    assert c.retry.busy.delay_for(1) == 366 * 86400
