@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import _csv
 import asyncio
+import codecs
 import csv
 import json
 import multiprocessing
@@ -30,7 +31,7 @@ import os
 import time
 import zoneinfo
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -53,6 +54,11 @@ POOL_MIN_BYTES = 4_000_000
 #: progress callback: (bytes read so far, file size in bytes)
 Progress = Callable[[int, int], None]
 PRIORITY_MIN, PRIORITY_MAX = -1_000_000, 1_000_000
+#: the longest line read (characters); a longer one is reported and skipped
+#: without ever being held in memory whole
+MAX_LINE_CHARS = 65_536
+#: the most columns a header may have
+MAX_COLUMNS = 256
 #: column names with a meaning of their own; the rest go into ``fields``
 _RESERVED = ("phone", "priority", "timezone")
 #: ``json.dumps(x, ensure_ascii=False, separators=(",", ":"))`` without
@@ -76,6 +82,59 @@ class ImportReport:
     @property
     def rejected(self) -> int:
         return len(self.errors)
+
+
+#: bytes that are not UTF-8 become lone surrogates (the "surrogateescape"
+#: handler), so the decoder, which reads ahead, never stops the file: the row
+#: that holds them is found and reported by its own line. The handler counts
+#: them so that clean files skip the per-row check.
+_BAD_BYTES = [0]
+
+
+_surrogateescape = codecs.lookup_error("surrogateescape")
+
+
+def _escape_bad_bytes(exc: UnicodeError) -> tuple[str | bytes, int]:
+    _BAD_BYTES[0] += 1
+    return _surrogateescape(exc)
+
+
+codecs.register_error("dialerd-csv", _escape_bad_bytes)
+
+
+def _not_utf8(cells: list[str], names: list[str] | None = None) -> str | None:
+    """Why the row is not UTF-8 text, or None."""
+    for i, c in enumerate(cells):
+        if c.isascii():
+            continue
+        try:
+            c.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            byte = ord(c[exc.start]) - 0xDC00
+            where = f"column {names[i]!r}" if names and i < len(names) else f"value {i + 1}"
+            return f"unreadable: byte 0x{byte:02x} in {where} is not UTF-8; save the file as UTF-8"
+    return None
+
+
+def _capped_lines(fh: TextIO, too_long: list[int]) -> Iterator[str]:
+    """The file's lines for the csv reader, none longer than
+    ``MAX_LINE_CHARS``: a longer line is read past in pieces, its number noted
+    in ``too_long`` and replaced by a blank line (so line numbers hold)."""
+    n = 0
+    while True:
+        line = fh.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        n += 1
+        if len(line) > MAX_LINE_CHARS and line[-1] not in "\r\n":
+            while True:
+                rest = fh.readline(MAX_LINE_CHARS)
+                if not rest or rest[-1] in "\r\n":
+                    break
+            too_long.append(n)
+            yield "\n"
+            continue
+        yield line
 
 
 @lru_cache(maxsize=1024)
@@ -121,6 +180,11 @@ def _apply_columns(names: list[str], columns: Mapping[str, str]) -> list[str] | 
 
 
 def _parse_header(cells: list[str], columns: Mapping[str, str] | None = None) -> _Header | str:
+    if len(cells) > MAX_COLUMNS:
+        return f"the header has {len(cells)} columns; at most {MAX_COLUMNS}"
+    bad = _not_utf8(cells)
+    if bad is not None:
+        return bad
     names = [c.strip() for c in cells]
     if columns:
         renamed = _apply_columns(names, columns)
@@ -180,8 +244,22 @@ class _CsvSource:
     """The open file, read a batch at a time in a worker thread (blocking
     reads stay off the event loop); row errors accumulate in ``errors``."""
 
-    def __init__(self, fh: TextIO, reader: _csv.Reader, header: _Header, region: str) -> None:
+    def __init__(
+        self,
+        fh: TextIO,
+        reader: _csv.Reader,
+        header: _Header,
+        region: str,
+        too_long: list[int],
+        bad_bytes_at_open: int,
+    ) -> None:
         self._fh = fh
+        self._too_long = too_long
+        self._bad_bytes_at_open = bad_bytes_at_open
+        self._names = ["" for _ in range(header.width)]
+        self._names[header.phone] = "phone"
+        for i, name in header.extra:
+            self._names[i] = name
         self.size = 0
         self._reader = reader
         self._header = header
@@ -194,18 +272,23 @@ class _CsvSource:
     def open(
         cls, path: str | Path, region: str, columns: Mapping[str, str] | None = None
     ) -> _CsvSource | RowError:
-        fh = open(path, encoding="utf-8-sig", newline="")  # -sig: drop an Excel BOM
-        reader = csv.reader(fh)
+        # -sig: drop an Excel BOM
+        fh = open(path, encoding="utf-8-sig", errors="dialerd-csv", newline="")
+        too_long: list[int] = []
+        bad_bytes_at_open = _BAD_BYTES[0]
+        reader = csv.reader(_capped_lines(fh, too_long))
         try:
             cells = next(reader, None)
         except (csv.Error, UnicodeDecodeError) as exc:
             fh.close()
             return RowError(1, f"unreadable header: {exc}")
         header = _parse_header(cells, columns) if cells else "the file is empty (no header line)"
+        if too_long and too_long[0] == 1:
+            header = f"the header line is longer than {MAX_LINE_CHARS} characters"
         if isinstance(header, str):
             fh.close()
             return RowError(1, header)
-        src = cls(fh, reader, header, region)
+        src = cls(fh, reader, header, region, too_long, bad_bytes_at_open)
         src.size = os.fstat(fh.fileno()).st_size
         return src
 
@@ -234,8 +317,18 @@ class _CsvSource:
                 self.done = True
                 return raw, RowError(self._last_line + 1, f"unreadable: {exc}; import stopped")
             line, self._last_line = self._last_line + 1, self._reader.line_num
+            while self._too_long:
+                at = self._too_long.pop(0)
+                self.errors.append(
+                    RowError(at, f"line longer than {MAX_LINE_CHARS} characters; skipped")
+                )
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue  # blank line
+            if _BAD_BYTES[0] != self._bad_bytes_at_open:
+                bad = _not_utf8(cells, self._names)
+                if bad is not None:
+                    self.errors.append(RowError(line, bad))
+                    continue
             raw.append((line, cells))
         return raw, None
 
@@ -372,5 +465,5 @@ async def import_csv(
         await batches.aclose()  # the pool shuts down before the file closes
         src.close()
     report.duplicates = valid - report.imported
-    report.errors = src.errors
+    report.errors = sorted(src.errors, key=lambda e: e.line)  # stable: a line's own order
     return report

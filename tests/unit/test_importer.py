@@ -144,11 +144,41 @@ async def test_bad_header_imports_nothing(
     assert await store.lead_counts(C) == {}
 
 
-async def test_not_utf8_stops_with_a_line(store: Store, tmp_path: Path) -> None:
+async def test_not_utf8_row_is_reported_on_its_own_line(store: Store, tmp_path: Path) -> None:
     p = tmp_path / "latin1.csv"
     p.write_bytes(b"phone,city\n02079460001,ok\n02079460002,Z\xfcrich\n")
     report = await import_csv(store, C, p, "GB")
     assert report.errors and "unreadable" in report.errors[-1].reason
+    assert [e.line for e in report.errors] == [3]
+    assert "0xfc" in report.errors[0].reason and "'city'" in report.errors[0].reason
+    assert report.imported == 1
+
+
+async def test_a_bad_byte_far_down_names_its_line_and_loses_no_row(
+    store: Store, tmp_path: Path
+) -> None:
+    """The decoder reads ahead: a latin-1 byte on line 1001 was reported on
+    line 513 and the valid rows between were not imported."""
+    rows = [f"0207946{i:04d},row{i}".encode() for i in range(2, 1501)]
+    rows[1001 - 2] = b"02079469999,Z\xfcrich"
+    p = tmp_path / "far.csv"
+    p.write_bytes(b"phone,city\n" + b"\n".join(rows) + b"\n")
+    report = await import_csv(store, C, p, "GB")
+    assert [(e.line, e.reason.split(":")[0]) for e in report.errors] == [(1001, "unreadable")]
+    assert report.imported == 1498
+
+
+async def test_rows_and_headers_are_capped(store: Store, tmp_path: Path) -> None:
+    huge = "0207946" + "1" * (importer.MAX_LINE_CHARS + 10)
+    text = f"phone,city\n02079460001,a\n{huge},b\n02079460002,c\n"
+    report = await import_csv(store, C, csv_file(tmp_path, text), "GB")
+    assert [e.line for e in report.errors] == [3]
+    assert "longer than" in report.errors[0].reason
+    assert report.imported == 2
+    wide = ",".join(["phone"] + [f"c{i}" for i in range(importer.MAX_COLUMNS)])
+    report = await import_csv(store, C, csv_file(tmp_path, wide + "\n", "wide.csv"), "GB")
+    assert report.imported == 0 and report.errors[0].line == 1
+    assert "columns" in report.errors[0].reason
 
 
 async def test_many_batches(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
