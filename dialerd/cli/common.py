@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -77,10 +78,10 @@ def settings_of(args: argparse.Namespace) -> Settings:
 def with_settings(fn: SettingsHandler) -> Handler:
     """A command that needs ``dialerd.yaml``: ``fn(args, settings)``."""
 
+    @functools.wraps(fn)
     def handler(args: argparse.Namespace) -> int:
         return fn(args, settings_of(args))
 
-    handler.__doc__ = fn.__doc__
     return handler
 
 
