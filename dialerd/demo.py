@@ -25,7 +25,7 @@ from dialerd.sandbox.asterisk import AsteriskSandbox, ensure_root
 from dialerd.sandbox.recorder import AmiRecorder
 from dialerd.sandbox.scenario import login_agents, make_leads, sim_campaign, write_config, write_csv
 from dialerd.settings import load_settings
-from dialerd.store.db import Store
+from dialerd.store import store_session
 from dialerd.store.importer import import_csv
 
 
@@ -71,10 +71,9 @@ async def _demo(seconds: float, n_agents: int, n_leads: int, work: Path, console
         camp = load_campaign_file(work / "campaigns" / "demo.yaml")
         console.print(f"[bold]2/4[/] importing {n_leads} simulated leads ({work}/leads.csv)")
         numbers = make_leads(n_leads, talk=(3, 12), ring=(1, 4))
-        store = await Store.open(Path(settings.store.path))
-        await store.ensure_campaign("demo")
-        rep = await import_csv(store, camp, write_csv(work / "leads.csv", numbers), "GB")
-        await store.close()
+        async with store_session(settings) as store:
+            await store.ensure_campaign("demo")
+            rep = await import_csv(store, camp, write_csv(work / "leads.csv", numbers), "GB")
         console.print(f"     imported {rep.imported}, rejected {len(rep.errors)}")
         h = sb.harness_user
         rec = await AmiRecorder.connect(h)
@@ -95,12 +94,9 @@ async def _demo(seconds: float, n_agents: int, n_leads: int, work: Path, console
         rc = await task
         rec.close()
         console.print("[bold]4/4[/] summary from the store")
-        store = await Store.open(Path(settings.store.path))
-        try:
+        async with store_session(settings) as store:
             outcomes = await store.outcome_counts("demo")
             leads = await store.lead_counts("demo")
-        finally:
-            await store.close()
         t = Table(title="attempts by outcome")
         t.add_column("outcome")
         t.add_column("attempts", justify="right")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dialerd.sim import cli
+from dialerd.cli import simulate as cli
 from dialerd.sim.scenario import Scenario, load_scenario
 from dialerd.sim.world import EPOCH, World, simulate, worst_hour_rate
 

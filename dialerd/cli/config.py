@@ -1,0 +1,61 @@
+"""``dialerd check-config``: an admin runs it before a reload or a restart,
+so it reports every problem at once (file, line, field) and exits 1 if the
+daemon would refuse or skip anything, rather than stopping at the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from dialerd.agents import load_agents_file
+from dialerd.campaign.lint import check_campaign
+from dialerd.campaign.loader import ConfigError, ConfigErrors, load_campaigns_dir
+from dialerd.cli.common import config_arg, err, with_settings
+from dialerd.settings import Settings
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("check-config", help="validate dialerd.yaml and every campaign")
+    config_arg(p)
+    p.set_defaults(func=cmd_check_config)
+
+
+@with_settings
+def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
+    campaigns, errors = load_campaigns_dir(settings.campaigns_dir)
+    for e in errors:
+        err(str(e))
+    print(
+        f"{args.config}: OK (AMI {settings.ami.username}@{settings.ami.host}:{settings.ami.port},"
+        f" store {settings.store.path})"
+    )
+    failed = bool(errors)
+    if settings.agents_file is not None:
+        try:
+            agents = load_agents_file(settings.agents_file)
+        except (ConfigError, ConfigErrors, OSError) as exc:
+            err(str(exc))
+            failed = True
+        else:
+            print(f"{settings.agents_file}: OK ({len(agents.agents)} agents with PINs)")
+            listed = {a for c in campaigns.values() for a in c.agents}
+            for a in sorted(listed - set(agents.agents)):
+                err(f"{settings.agents_file}: warning: agent {a} is in a campaign but has no PIN")
+    for c in sorted(campaigns.values(), key=lambda c: c.name):
+        state = "enabled" if c.enabled else "disabled"
+        findings = check_campaign(c)
+        bad = [f for f in findings if f.level == "error"]
+        for f in findings:
+            err(f"campaign {c.name}: {f.level}: {f.field}: {f.message}")
+        if bad:
+            failed = True
+            print(f"campaign {c.name}: REFUSED ({len(bad)} compliance error(s); not dialed)")
+            continue
+        print(
+            f"campaign {c.name}: OK ({state}, {c.dial_mode.value}, {len(c.agents)} agents,"
+            f" trunk {c.trunk})"
+        )
+    if not campaigns and not errors:
+        err(f"{settings.campaigns_dir}: warning: no campaign files (*.yaml, *.yml)")
+    return 1 if failed else 0
