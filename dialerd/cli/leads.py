@@ -282,32 +282,49 @@ def cmd_leads_list(args: argparse.Namespace, settings: Settings) -> int:
 # ---------------------------------------------------------------- export
 
 
+#: a spreadsheet runs a cell that starts with one of these as a formula
+#: (OWASP "CSV injection"); such cells are written with a leading quote
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: leads per page: memory stays flat however big the campaign
+EXPORT_PAGE = 2000
+
+
+def neutralise(cell: object) -> object:
+    """The cell as a spreadsheet shows it, never run: lead fields come from
+    CRM exports and the API, so a field like ``=HYPERLINK(...)`` is data."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
+async def _field_names(store: Store, campaign: str) -> list[str]:
+    """Every custom field of every lead, in first-seen order: a field that
+    only later leads carry is still a column."""
+    names: dict[str, None] = {}
+    after = 0
+    while leads := await store.query_leads(campaign, None, EXPORT_PAGE, after_id=after):
+        after = leads[-1].id
+        for x in leads:
+            names.update(dict.fromkeys(x.fields))
+    return list(names)
+
+
 async def _export(store: Store, campaign: str, out: Any) -> tuple[int, int]:
-    """Pages of 2000 leads, then their attempts: memory stays flat however
-    big the campaign. Returns (leads, rows)."""
-    w: Any = None
-    field_names: list[str] = []
+    """Two passes over pages of leads (the column names, then the rows), each
+    page with its attempts. Returns (leads, rows)."""
+    field_names = await _field_names(store, campaign)
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow([*EXPORT_COLUMNS, *(neutralise(k) for k in field_names)])
     n_leads = n_rows = 0
     after = 0
-    while True:
-        leads = await store.query_leads(campaign, None, 2000, after_id=after)
-        if not leads:
-            break
+    while leads := await store.query_leads(campaign, None, EXPORT_PAGE, after_id=after):
         after = leads[-1].id
-        if w is None:
-            # custom fields are per lead; the first page names the columns
-            for x in leads:
-                for k in x.fields:
-                    if k not in field_names:
-                        field_names.append(k)
-            w = csv.writer(out, lineterminator="\n")
-            w.writerow([*EXPORT_COLUMNS, *field_names])
         by_lead: dict[int, list[Any]] = {}
         for a in await store.attempts_of_leads([x.id for x in leads]):
             by_lead.setdefault(a.lead_id, []).append(a)
         for x in leads:
             n_leads += 1
-            custom = [x.fields.get(k, "") for k in field_names]
+            custom = [neutralise(x.fields.get(k, "")) for k in field_names]
             base = [x.id, x.phone, x.status.value, x.attempts, x.final_reason or ""]
             for a in by_lead.get(x.id, []) or [None]:
                 n_rows += 1
@@ -326,20 +343,30 @@ async def _export(store: Store, campaign: str, out: Any) -> tuple[int, int]:
                             _iso(a.ended_at),
                             a.agent_id or "",
                             "" if a.cause is None else a.cause,
-                            a.detail,
+                            neutralise(a.detail),
                             a.disposition or "",
                             *custom,
                         ]
                     )
-    if w is None:
-        csv.writer(out, lineterminator="\n").writerow(list(EXPORT_COLUMNS))
     return n_leads, n_rows
+
+
+def _open_private(path: str) -> Any:
+    """The export holds customers' numbers and CRM fields: readable by its
+    owner only (0600), even when the file existed with a wider mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return open(fd, "w", newline="", encoding="utf-8")
 
 
 @with_settings
 def cmd_leads_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        out = sys.stdout if args.file == "-" else open(args.file, "w", newline="", encoding="utf-8")
+        out = sys.stdout if args.file == "-" else _open_private(args.file)
     except OSError as exc:
         raise Exit(1, f"{args.file}: cannot write: {exc.strerror or exc}") from None
     try:

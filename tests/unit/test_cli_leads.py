@@ -13,6 +13,7 @@ import pytest
 
 from dialerd.campaign.loader import load_campaigns_dir
 from dialerd.cli import main
+from dialerd.cli.leads import neutralise
 from dialerd.core.commands import PlaceCall, RecordOutcome
 from dialerd.core.models import Outcome
 from dialerd.rules.retry import decide
@@ -116,6 +117,33 @@ def test_export_one_row_per_attempt(
     never = [r for r in rows if r["phone"] == "+442079460003"]
     assert len(never) == 1 and never[0]["attempt_id"] == "" and never[0]["lead_status"] == "new"
     assert "exported" in capsys.readouterr().err
+
+
+def test_export_has_every_column_neutralised_and_private(
+    conf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A field only leads after the first 2,000 carry is still exported;
+    cells a spreadsheet would run as formulas are quoted; the file is 0600."""
+    first = [["phone", "first_name"]] + [[f"02079{i:06d}", f"n{i}"] for i in range(2001)]
+    later = [["phone", "email", "note"], ["02080000001", "a@example.com", '=HYPERLINK("x")']]
+    for name, rows in (("a.csv", first), ("b.csv", later)):
+        path = _write(tmp_path / name, rows)
+        assert main(["leads", "import", CAMP, str(path), "-c", str(conf)]) == 0
+    out = tmp_path / "out.csv"
+    out.write_text("old")
+    out.chmod(0o644)
+    capsys.readouterr()
+    assert main(["leads", "export", CAMP, str(out), "-c", str(conf)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2002
+    last = next(r for r in rows if r["phone"] == "+442080000001")
+    assert last["email"] == "a@example.com"
+    assert last["note"] == '\'=HYPERLINK("x")'
+    assert rows[0]["first_name"] == "n0" and rows[0]["email"] == ""
+    for cell in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert neutralise(cell) == "'" + cell
+    assert neutralise("plain") == "plain" and neutralise(3) == 3
 
 
 def test_reset_recycles_done_leads_only(conf: Path, capsys: pytest.CaptureFixture[str]) -> None:
