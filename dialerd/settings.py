@@ -190,6 +190,50 @@ class Settings(_Strict):
         return v
 
 
+#: passwords that ship as examples (config/dialerd.yaml) or that anyone
+#: would guess: a daemon must not run with one of them
+PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "password", "dialerd"})
+
+
+def _loose_mode(path: Path) -> str | None:
+    """Why a file holding a secret is too open, or None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o004:
+        return f"{path} is readable by every user (mode {mode & 0o777:04o}); chmod 0640 or 0600"
+    if mode & 0o022:
+        return f"{path} is writable by others (mode {mode & 0o777:04o}); chmod 0640 or 0600"
+    return None
+
+
+def security_findings(settings: Settings) -> list[tuple[str, str]]:
+    """``(level, message)`` for ``check-config`` and ``run``: an ``error``
+    (a shipped placeholder password) stops the daemon; a ``warning`` (a
+    secret file others can read) is printed."""
+    out: list[tuple[str, str]] = []
+    if settings.ami.secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+        out.append(
+            (
+                "error",
+                "ami.secret is a placeholder: set the AMI user's real secret "
+                "(better: secret_file, mode 0600)",
+            )
+        )
+    pw = settings.mqtt.password
+    if (
+        settings.mqtt.enabled
+        and pw is not None
+        and (pw.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS)
+    ):
+        out.append(("error", "mqtt.password is a placeholder: set the broker user's password"))
+    for path in (settings.ami.secret_file, settings.agents_file):
+        if path is not None and (why := _loose_mode(path)) is not None:
+            out.append(("warning", why))
+    return out
+
+
 def load_settings(path: str | Path) -> Settings:
     """Raises :class:`dialerd.campaign.loader.ConfigError` (or ``ConfigErrors``)."""
     base = Path(path).parent

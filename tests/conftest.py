@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from dialerd.sandbox.asterisk import AsteriskSandbox, SandboxError
+
+REPO = Path(__file__).resolve().parents[1]
 
 # ===========================================================================
 # Real Asterisk sandbox (dialerd.sandbox) -- owner: Asterisk-side harness
@@ -74,3 +78,22 @@ def mqtt_broker() -> Iterator[object]:
         yield broker
     finally:
         broker.close()
+
+
+# ===========================================================================
+# The shipped config/ as an admin would install it
+# ===========================================================================
+
+
+@pytest.fixture
+def shipped_config(tmp_path: Path) -> Path:
+    """A copy of ``config/`` with what an admin must change changed: the AMI
+    placeholder secret (``check-config`` and ``run`` refuse it), the store
+    path (into ``tmp_path``) and the agents file's mode (0640, as the README
+    says). Returns the copied ``dialerd.yaml``."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    p = tmp_path / "config" / "dialerd.yaml"
+    text = p.read_text().replace("/var/lib/dialerd/dialerd.sqlite3", str(tmp_path / "d.sqlite3"))
+    p.write_text(text.replace('secret: "change-me"', 'secret: "s3cr3t-for-tests-only-9f2"'))
+    (tmp_path / "config" / "agents.yaml").chmod(0o640)
+    return p

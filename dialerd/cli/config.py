@@ -12,7 +12,7 @@ from dialerd.agents import load_agents_file
 from dialerd.campaign.lint import check_campaign
 from dialerd.campaign.loader import ConfigError, ConfigErrors, load_campaigns_dir
 from dialerd.cli.common import config_arg, err, with_settings
-from dialerd.settings import Settings
+from dialerd.settings import Settings, security_findings
 
 
 def add_parser(subparsers: Any) -> None:
@@ -31,6 +31,9 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
         f" store {settings.store.path})"
     )
     failed = bool(errors)
+    for level, message in security_findings(settings):
+        err(f"{args.config}: {level}: {message}")
+        failed = failed or level == "error"
     if settings.agents_file is not None:
         try:
             agents = load_agents_file(settings.agents_file)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
 from dialerd.cli.common import Exit, config_arg, with_settings
-from dialerd.settings import Settings
+from dialerd.settings import Settings, security_findings
 
 
 def add_parser(subparsers: Any) -> None:
@@ -29,7 +30,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from dialerd.daemon import Daemon
     from dialerd.logs import configure
 
+    findings = security_findings(settings)
+    refused = [m for level, m in findings if level == "error"]
+    if refused:
+        raise Exit(1, *(f"dialerd: {args.config}: {m}" for m in refused))
     configure(settings.log.format, settings.log.level)
+    for _level, message in findings:
+        print(f"dialerd: {args.config}: warning: {message}", file=sys.stderr)
     try:
         return asyncio.run(Daemon(settings).run())
     except AmiError as exc:

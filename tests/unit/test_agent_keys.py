@@ -5,7 +5,6 @@ pop; the PIN check; the AMI actions that carry answers and prompts."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -336,11 +335,10 @@ def test_dialer_key_user_event_maps_to_agent_key() -> None:
 
 # ---------------------------------------------------------- check-config
 def test_check_config_names_the_agents_file_line_and_field(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shipped_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shutil.copytree(REPO / "config", tmp_path / "config")
-    conf = tmp_path / "config" / "dialerd.yaml"
-    agents = tmp_path / "config" / "agents.yaml"
+    conf = shipped_config
+    agents = conf.parent / "agents.yaml"
     assert main(["check-config", "-c", str(conf)]) == 0
     assert "agents.yaml: OK (19 agents with PINs)" in capsys.readouterr().out
     lines = agents.read_text().splitlines()

@@ -13,18 +13,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def conf(tmp_path: Path) -> Path:
-    """A copy of the shipped config, with the store in tmp_path."""
-    shutil.copytree(REPO / "config", tmp_path / "config")
-    p = tmp_path / "config" / "dialerd.yaml"
-    p.write_text(
-        p.read_text().replace("/var/lib/dialerd/dialerd.sqlite3", str(tmp_path / "d.sqlite3"))
-    )
-    return p
+def conf(shipped_config: Path) -> Path:
+    return shipped_config
 
 
-def test_shipped_config_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check-config", "--config", str(REPO / "config" / "dialerd.yaml")]) == 0
+def test_shipped_config_is_valid(conf: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The shipped files, with the one thing an admin must change changed."""
+    assert main(["check-config", "--config", str(conf)]) == 0
     out, err = capsys.readouterr()
     assert "OK" in out
     assert "campaign example-sales: OK (enabled, progressive, 3 agents" in out
@@ -115,3 +110,31 @@ def test_run_with_missing_config_and_usage(
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 2
+
+
+def test_placeholder_secret_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    shipped = REPO / "config" / "dialerd.yaml"
+    assert main(["check-config", "--config", str(shipped)]) == 1
+    err = capsys.readouterr().err
+    assert "ami.secret is a placeholder" in err
+    assert main(["run", "--config", str(shipped)]) == 1
+    assert "ami.secret is a placeholder" in capsys.readouterr().err
+
+
+def test_secret_files_readable_by_others_warn(
+    conf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "ami.secret"
+    secret.write_text("s3cr3t-for-tests-only-9f2\n")
+    secret.chmod(0o644)
+    text = conf.read_text().replace('secret: "s3cr3t-for-tests-only-9f2"', f"secret_file: {secret}")
+    conf.write_text(text)
+    (conf.parent / "agents.yaml").chmod(0o644)
+    assert main(["check-config", "-c", str(conf)]) == 0  # warnings only
+    err = capsys.readouterr().err
+    assert f"warning: {secret} is readable by every user" in err
+    assert "agents.yaml is readable by every user" in err
+    secret.chmod(0o600)
+    (conf.parent / "agents.yaml").chmod(0o640)
+    assert main(["check-config", "-c", str(conf)]) == 0
+    assert "readable" not in capsys.readouterr().err

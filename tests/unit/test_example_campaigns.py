@@ -74,8 +74,10 @@ def test_directory_loads_without_clash_and_agents_are_disjoint() -> None:
             seen[a] = c.name
 
 
-def test_check_config_cli_accepts_every_example(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check-config", "--config", str(CONFIG)]) == 0
+def test_check_config_cli_accepts_every_example(
+    shipped_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", "--config", str(shipped_config)]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     for path in FILES:
