@@ -2,9 +2,11 @@
 for ``dialerd status`` and ``dialerd campaign pause|resume``.
 
 A Unix socket speaking newline-delimited JSON, one request object per line
-and one reply object per line. ``{"command": "status"}`` returns the live
-figures; any other object is handed to the daemon's ``supervisor_command``
-(the same validation as MQTT commands) and its reply returned.
+and one reply object per line, each request answered by a handler the
+server is given (the daemon passes its own: ``{"command": "status"}`` for
+the live figures, anything else a supervisor command). This module knows
+nothing of the daemon, so the CLI's client side imports no daemon code and
+the server can be tested with any handler.
 
 Access is the file's: mode 0660, so the daemon's user and group only.
 """
@@ -19,10 +21,7 @@ import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from dialerd.daemon import Daemon
+from typing import Any, Protocol
 
 DEFAULT_SOCKET = "/run/dialerd/control.sock"
 #: a request line longer than this is refused (and the connection closed)
@@ -120,51 +119,19 @@ def _dump(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, separators=(",", ":"), default=str) + "\n").encode()
 
 
-# ---------------------------------------------------------- daemon helpers
+# ---------------------------------------------------------- handler owners
 
 
-def agents_state(daemon: Daemon) -> list[dict[str, Any]]:
-    """Every agent the core knows, for ``status``."""
-    now = daemon.clock()
-    out = []
-    for aid, a in sorted(daemon.core.agents.items()):
-        out.append(
-            {
-                "id": aid,
-                "campaign": a.campaign,
-                "state": a.status.value,
-                #: why a paused agent paused ('**' + code), else null
-                "reason": a.pause_reason if a.status.value == "paused" else None,
-                "since": a.since,
-                "time_in_state_s": round(max(0.0, now - a.since), 3),
-                "calls": a.calls,
-                "talk_s": round(a.talk_s, 3),
-            }
-        )
-    return out
+class ServesControl(Protocol):
+    """Anything with a control handler (the daemon)."""
+
+    def handle_control(self, req: dict[str, Any]) -> dict[str, Any]: ...
 
 
-def status_reply(daemon: Daemon) -> dict[str, Any]:
-    return {
-        "ok": True,
-        "at": daemon.clock(),
-        "campaigns": [daemon.campaign_state(n) for n in sorted(daemon.core.campaigns)],
-        "agents": agents_state(daemon),
-        "ami_up": daemon.ami_down_reason is None,
-        "draining": daemon.core.draining,
-    }
-
-
-def daemon_handler(daemon: Daemon) -> Handler:
-    """The handler the daemon serves: status here, the rest to its
-    ``supervisor_command``."""
-
-    def handle(req: dict[str, Any]) -> dict[str, Any]:
-        if req.get("command") == "status":
-            return status_reply(daemon)
-        return daemon.supervisor_command(req)
-
-    return handle
+def daemon_handler(owner: ServesControl) -> Handler:
+    """The handler ``owner`` serves, for a caller that runs the socket
+    itself (a test serving a daemon's handler on a path of its own)."""
+    return owner.handle_control
 
 
 # ------------------------------------------------------------------ client

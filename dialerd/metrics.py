@@ -7,6 +7,7 @@ keeps two daemons in one test process (or the demo) from colliding.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
@@ -33,9 +34,23 @@ class Metrics:
         )
         self.ami_up = Gauge("dialerd_ami_up", "1 while AMI is logged in", registry=r)
         self.paused = Gauge("dialerd_campaign_paused", "1 while paused", ["campaign"], registry=r)
+        self._server: Any = None
 
     def serve(self, host: str, port: int) -> Any:
-        return start_http_server(port, addr=host, registry=self.registry)
+        """Serve ``/metrics`` from a thread of its own (prometheus_client's);
+        returns what prometheus_client returns (the server and its thread)."""
+        served = start_http_server(port, addr=host, registry=self.registry)
+        self._server = served[0] if isinstance(served, tuple) else None
+        return served
+
+    async def stop(self) -> None:
+        """Free the port, so a daemon started again in the same process
+        (tests, the demo) can bind it. Off the event loop: the server's
+        shutdown waits for its polling thread."""
+        server, self._server = self._server, None
+        if server is not None:
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()
 
     def campaign_state(self, name: str, state: dict[str, Any]) -> None:
         for st in ("ready", "talking", "wrap", "paused", "preview"):

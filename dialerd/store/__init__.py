@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from dialerd.settings import Settings, StoreSettings
+from dialerd.store.api import StoreApi
 from dialerd.store.db import Store
 
 
@@ -24,14 +25,15 @@ def _path(where: Settings | StoreSettings | str | Path) -> Path:
     return Path(where)
 
 
-async def open_store(where: Settings | StoreSettings | str | Path) -> Store:
+async def open_store(where: Settings | StoreSettings | str | Path) -> StoreApi:
     """The store named by ``where`` (the daemon's settings, their ``store:``
-    block, or a file path), opened and migrated."""
+    block, or a file path), opened and migrated. Typed as the contract, so
+    a caller cannot come to depend on one backend's extras."""
     return await Store.open(_path(where))
 
 
 @asynccontextmanager
-async def store_session(where: Settings | StoreSettings | str | Path) -> AsyncIterator[Store]:
+async def store_session(where: Settings | StoreSettings | str | Path) -> AsyncIterator[StoreApi]:
     """``open_store`` for one block; the store is closed on the way out."""
     store = await open_store(where)
     try:

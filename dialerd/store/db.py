@@ -19,7 +19,6 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,13 +32,17 @@ from dialerd.core.commands import (
     SkipLead,
 )
 from dialerd.core.models import Lead, LeadStatus
+
+# the contract's records and errors, importable from here as before
+from dialerd.store.api import LeadNotDialableError as LeadNotDialableError
+from dialerd.store.api import LeadRow as LeadRow
 from dialerd.store.api import OpenAttempt, StoreApi
+from dialerd.store.api import StoredAttempt as StoredAttempt
+from dialerd.store.api import StoredLead as StoredLead
+from dialerd.store.api import StoreError as StoreError
 from dialerd.store.migrations import upgrade_table
 
 BUSY_TIMEOUT_MS = 5000
-
-#: a lead row for the importer: (phone E.164, priority, timezone, fields JSON)
-LeadRow = tuple[str, int, str | None, str]
 
 #: the hopper's SELECT; it must be served by the ``leads_hopper`` partial index
 #: (its WHERE repeats the index's condition verbatim so SQLite can use it)
@@ -54,50 +57,6 @@ CALLBACK_SQL = (
     "FROM leads WHERE campaign = ? AND held = 0 AND status = 'retry' "
     "AND callback_at IS NOT NULL AND callback_at <= ? ORDER BY callback_at LIMIT ?"
 )
-
-
-class StoreError(RuntimeError):
-    pass
-
-
-class LeadNotDialableError(StoreError):
-    """``begin_attempt`` for a lead that is already dialing or done: the
-    store refuses the second live call even if the core asked for it."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredLead:
-    id: int
-    campaign: str
-    phone: str
-    priority: int
-    timezone: str | None
-    fields: dict[str, Any]
-    status: LeadStatus
-    attempts: int
-    next_due_at: float
-    held: bool
-    last_outcome: str | None
-    final_reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAttempt:
-    id: str
-    campaign: str
-    lead_id: int
-    phone: str
-    state: str
-    outcome: str | None
-    started_at: float
-    answered_at: float | None
-    connected_at: float | None
-    ended_at: float | None
-    agent_id: str | None
-    cause: int | None
-    detail: str
-    disposition: str | None = None
-
 
 _LEAD_COLS = (
     "id, campaign, phone, priority, timezone, fields, status, attempts, next_due_at, held, "

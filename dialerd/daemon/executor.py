@@ -1,0 +1,214 @@
+"""The command executor: each command of the core becomes AMI actions,
+store writes and MQTT messages.
+
+It runs in the core task, so it never awaits: what needs an answer (an
+Originate's verdict, a store write) runs in a task of its own and comes
+back, if the core must know, as an event on the queue. Tasks start in the
+order the core issued the commands; the store serialises its writes in
+that order, which is what puts an attempt's outcome ahead of its
+disposition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, assert_never
+
+import structlog
+
+from dialerd.asterisk import mapping
+from dialerd.asterisk.ami import AmiConnectionLost, AmiError, AmiUnavailable
+from dialerd.asterisk.safety import UnsafeValue
+from dialerd.core import commands as cmd
+from dialerd.core import events as ev
+from dialerd.daemon.hopper import HopperLoader
+from dialerd.daemon.shell import Shell
+from dialerd.mqtt.events import publish_command
+from dialerd.store.api import LeadNotDialableError
+
+log = structlog.get_logger("dialerd")
+
+#: extra time past the ring timeout before an Originate with no verdict is
+#: declared interrupted (Asterisk normally answers within the ring timeout)
+ORIGINATE_GRACE_S = 30.0
+#: tries (0.1 s apart) of a disposition whose outcome is not written yet
+DISPOSITION_TRIES = 50
+
+
+class CommandExecutor:
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+        self.hopper = HopperLoader(shell, self.execute)
+
+    def execute(self, c: cmd.Command) -> None:
+        sh = self.shell
+        if sh.on_command is not None:
+            sh.on_command(c)
+        if sh.mqtt is not None:
+            publish_command(sh.mqtt, c)
+        if sh.metrics is not None:
+            if isinstance(c, cmd.PlaceCall):
+                sh.metrics.dials.labels(c.campaign).inc()
+            elif isinstance(c, cmd.RecordOutcome):
+                sh.metrics.outcomes.labels(c.campaign, c.outcome.value).inc()
+        match c:
+            case cmd.PlaceCall():
+                sh.io_tasks.spawn(self._place_call(c))
+            case cmd.HangupAgent():
+                self.hangup_channel(c.channel)
+            case cmd.Redirect():
+                self._redirect(c)
+            case cmd.Hangup():
+                self._hangup(c)
+            case cmd.LoadLeads():
+                sh.store_tasks.spawn(self.hopper.load(c))
+            case cmd.RecordOutcome():
+                log.info(
+                    "attempt.ended",
+                    attempt_id=c.attempt_id,
+                    campaign=c.campaign,
+                    outcome=c.outcome.value,
+                    lead_status=c.lead.status.value,
+                    agent=c.agent_id,
+                    detail=c.detail or None,
+                )
+                sh.store_tasks.spawn(sh.need_store().finish_attempt(c))
+            case cmd.ReleaseLeads():
+                sh.store_tasks.spawn(sh.need_store().release_leads(list(c.lead_ids)))
+            case cmd.AgentStateChanged():
+                log.info("agent.state", agent=c.agent_id, campaign=c.campaign, state=c.state)
+                sh.store_tasks.spawn(
+                    sh.need_store().record_agent_event(c.agent_id, c.campaign, c.state, c.at)
+                )
+            case cmd.SkipLead():
+                log.info(
+                    "lead.skipped",
+                    campaign=c.campaign,
+                    lead=c.lead_id,
+                    reason=c.reason,
+                    detail=c.detail,
+                    retry_at=c.retry_at,
+                )
+                sh.store_tasks.spawn(sh.need_store().skip_lead(c))
+            case cmd.AgentAck():
+                with contextlib.suppress(UnsafeValue):
+                    self.send_actions(mapping.ack_actions(c))
+            case cmd.AgentPrompt():
+                if c.channel:
+                    with contextlib.suppress(UnsafeValue):
+                        self.send_actions(mapping.prompt_actions(c))
+            case cmd.AgentAction():
+                log.info(
+                    "agent.key",
+                    agent=c.agent_id,
+                    campaign=c.campaign,
+                    action=c.action,
+                    detail=c.detail or None,
+                    ok=c.ok,
+                )
+                sh.store_tasks.spawn(sh.need_store().record_agent_action(c))
+            case cmd.RecordDisposition():
+                log.info(
+                    "attempt.disposition",
+                    attempt_id=c.attempt_id,
+                    code=c.code,
+                    lead_status=c.lead.status.value,
+                    next_due_at=c.lead.next_due_at,
+                    dnc=c.dnc,
+                )
+                sh.store_tasks.spawn(self._dispose(c))
+            case cmd.ScreenPop():
+                pass  # for the agent's screen only: published above
+            case _:
+                assert_never(c)
+
+    # ------------------------------------------------------------------ AMI
+
+    async def _place_call(self, c: cmd.PlaceCall) -> None:
+        """Write-ahead, then Originate. The row exists before any ring."""
+        sh = self.shell
+        store, ami = sh.need_store(), sh.need_ami()
+        try:
+            action = mapping.originate_action(c)
+        except UnsafeValue as exc:
+            log.error(
+                "attempt.unsafe", attempt_id=c.attempt_id, campaign=c.campaign, error=str(exc)
+            )
+            await store.begin_attempt(c)
+            sh.put(ev.OriginateResult(sh.clock(), c.attempt_id, False, 0, f"unsafe: {exc}"))
+            return
+        try:
+            await store.begin_attempt(c)
+        except LeadNotDialableError as exc:
+            # the store refuses a second live call for a lead: never dial it
+            log.error("attempt.refused_by_store", attempt_id=c.attempt_id, error=str(exc))
+            sh.put(ev.OriginateResult(sh.clock(), c.attempt_id, False, None, "not dialable"))
+            return
+        log.info("attempt.dialing", attempt_id=c.attempt_id, campaign=c.campaign, lead=c.lead_id)
+        try:
+            fut = ami.send(action)
+            resp = await ami.wait_future(fut, c.ring_timeout_s + ORIGINATE_GRACE_S)
+            ok, reason, detail = mapping.originate_result(resp)
+        except AmiConnectionLost as exc:
+            # the call may well be ringing: the next Resync decides its fate
+            sh.put(ev.OriginateResult(sh.clock(), c.attempt_id, False, None, str(exc), lost=True))
+            return
+        except (AmiError, TimeoutError) as exc:
+            ok, reason, detail = False, None, f"{type(exc).__name__}: {exc}"
+        sh.put(ev.OriginateResult(sh.clock(), c.attempt_id, ok, reason, detail))
+
+    def _redirect(self, c: cmd.Redirect) -> None:
+        """Sent synchronously from the core task: nothing may sit between the
+        decision and the socket on the answer path."""
+        sh = self.shell
+        try:
+            fut = sh.need_ami().send(mapping.redirect_action(c))
+        except (AmiUnavailable, UnsafeValue) as exc:
+            sh.put(ev.RedirectFailed(sh.clock(), c.attempt_id, str(exc)))
+            return
+        sh.io_tasks.spawn(self._redirect_result(c, fut))
+
+    async def _redirect_result(self, c: cmd.Redirect, fut: asyncio.Future[Any]) -> None:
+        sh = self.shell
+        try:
+            resp = await sh.need_ami().wait_future(fut, sh.settings.ami.action_timeout_s)
+            ok = str(resp.get("Response", "")).lower() == "success"
+            detail = str(resp.get("Message", ""))
+        except (AmiError, TimeoutError) as exc:
+            ok, detail = False, str(exc)
+        if not ok:
+            log.warning("redirect.failed", attempt_id=c.attempt_id, detail=detail)
+            sh.put(ev.RedirectFailed(sh.clock(), c.attempt_id, detail))
+
+    def hangup_channel(self, channel: str) -> None:
+        self._hangup(cmd.Hangup("", channel))
+
+    def _hangup(self, c: cmd.Hangup) -> None:
+        with contextlib.suppress(UnsafeValue):
+            self.send_actions([mapping.hangup_action(c)])
+
+    def send_actions(self, actions: list[dict[str, str | list[str]]]) -> None:
+        """Fire-and-forget actions (prompts, hangups): sent in order on the one
+        AMI connection, which Asterisk runs in order. Nobody waits for the
+        answers: a failed one is dropped (its exception retrieved, so asyncio
+        does not warn)."""
+        ami = self.shell.ami
+        if ami is None:
+            return
+        for a in actions:
+            with contextlib.suppress(AmiError):
+                fut = ami.send(a)
+                fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+
+    # ---------------------------------------------------------------- store
+
+    async def _dispose(self, c: cmd.RecordDisposition) -> None:
+        store = self.shell.need_store()
+        for _ in range(DISPOSITION_TRIES):
+            # the outcome is written first (its task was spawned first); wait
+            # for it rather than lose the disposition
+            if await store.record_disposition(c):
+                return
+            await asyncio.sleep(0.1)
+        log.error("attempt.disposition_lost", attempt_id=c.attempt_id, code=c.code)

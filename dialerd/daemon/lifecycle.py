@@ -1,0 +1,262 @@
+"""One run of the daemon, from opening the store to closing it.
+
+Every resource and long-running task is entered on one
+``contextlib.AsyncExitStack`` as it is opened, so shutting down is the
+stack unwinding: in the reverse order of start-up, each step run even when
+an earlier one (or start-up itself) failed. A daemon that cannot log in to
+AMI still closes its store and says goodbye on MQTT.
+
+Start-up order, and so the reverse shut-down order:
+
+1. the store (closed last, after every task that writes to it is done);
+2. campaigns, the DNC lists and the outcome history, queued for the core;
+3. signal handlers; the AMI client; Prometheus; MQTT (the last state is
+   published before it goes);
+4. the AMI login, waited for with backoff while Asterisk is not up;
+5. the core task, then the ticker and the state publisher (the I/O tasks
+   settle between the ticker stopping and the core stopping, so a write's
+   result still reaches the core);
+6. the control socket (closed first: no command is taken once the daemon
+   is going).
+
+SIGTERM does not unwind the stack at once: it drains first (no new dials,
+live calls end on their own, up to ``drain_timeout_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from dialerd import sdnotify
+from dialerd.asterisk.ami import AmiAuthError, AmiClient, AmiError
+from dialerd.control import Handler, serve_control
+from dialerd.core import events as ev
+from dialerd.core import views
+from dialerd.daemon.campaigns import CampaignFiles
+from dialerd.daemon.compliance import DNC_REFRESH_S, ComplianceFeed
+from dialerd.daemon.loop import CoreLoop
+from dialerd.daemon.resync import resync
+from dialerd.daemon.shell import Shell
+from dialerd.daemon.supervisor import Supervisor
+from dialerd.daemon.tasks import background, settle
+from dialerd.store import open_store
+
+log = structlog.get_logger("dialerd")
+
+#: seconds the last MQTT messages get to leave before the bridge stops
+MQTT_LINGER_S = 0.2
+#: the AMI login is retried with backoff, doubling up to this
+AMI_RETRY_MAX_S = 30.0
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        shell: Shell,
+        *,
+        core_loop: CoreLoop,
+        supervisor: Supervisor,
+        campaign_files: CampaignFiles,
+        compliance: ComplianceFeed,
+        control_handler: Handler,
+        reload: Callable[[], None],
+    ) -> None:
+        self.shell = shell
+        self.core_loop = core_loop
+        self.supervisor = supervisor
+        self.campaign_files = campaign_files
+        self.compliance = compliance
+        self.control_handler = control_handler
+        self.reload = reload
+        #: set once AMI is logged in and every task runs
+        self.started = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.callback(log.info, "daemon.stopped")
+            await self._open_store(stack)
+            self.campaign_files.load()
+            await self.compliance.load()
+            self._handle_signals(stack)
+            self._make_ami(stack)
+            await self._start_outputs(stack)
+            await self._login_ami()
+            await self._start_tasks(stack)
+            await self._serve_control(stack)
+            self.started.set()
+            sdnotify.notify(f"READY=1\nSTATUS=dialing {len(self.shell.campaigns)} campaign(s)")
+            await self._stop.wait()
+            await self._drain()
+        return 0
+
+    # ------------------------------------------------------------ start-up
+
+    async def _open_store(self, stack: contextlib.AsyncExitStack) -> None:
+        sh = self.shell
+        store = await open_store(sh.settings)
+        sh.store = store
+        stack.push_async_callback(store.close)
+        # runs just before the store closes: the last writes are let finish
+        stack.push_async_callback(self._finish_io)
+        released = await store.release_all_held()
+        log.info("store.open", path=str(sh.settings.store.path), released_held=released)
+
+    def _handle_signals(self, stack: contextlib.AsyncExitStack) -> None:
+        loop = asyncio.get_running_loop()
+        wanted: list[tuple[signal.Signals, Callable[[], None]]] = [
+            (signal.SIGTERM, self.request_stop),
+            (signal.SIGINT, self.request_stop),
+            (signal.SIGHUP, self.reload),
+        ]
+        for sig, handler in wanted:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, handler)
+                stack.callback(loop.remove_signal_handler, sig)
+
+    def _make_ami(self, stack: contextlib.AsyncExitStack) -> None:
+        sh = self.shell
+        s = sh.settings.ami
+        ami = AmiClient(
+            s.host,
+            s.port,
+            s.username,
+            s.secret.get_secret_value(),
+            on_event=sh.queue.put_nowait,
+            on_up=self._ami_up,
+            on_down=lambda why: sh.put(ev.AmiDown(sh.clock(), why)),
+            action_timeout_s=s.action_timeout_s,
+            connect_timeout_s=s.connect_timeout_s,
+        )
+        sh.ami = ami
+        stack.push_async_callback(ami.close)
+
+    async def _start_outputs(self, stack: contextlib.AsyncExitStack) -> None:
+        """MQTT and Prometheus: the state's readers. MQTT goes after the
+        final state is published, so subscribers see how the run ended."""
+        sh = self.shell
+        if sh.mqtt is not None:
+            sh.mqtt.start()
+            stack.push_async_callback(self._stop_mqtt)
+        else:
+            stack.callback(self.supervisor.publish_state)  # the metrics' last figures
+        if sh.metrics is not None:
+            m = sh.settings.metrics
+            sh.metrics.serve(m.host, m.port)
+            stack.push_async_callback(sh.metrics.stop)
+            log.info("metrics.serving", host=m.host, port=m.port)
+
+    async def _stop_mqtt(self) -> None:
+        assert self.shell.mqtt is not None
+        self.supervisor.publish_state()
+        await asyncio.sleep(MQTT_LINGER_S)  # let the last state leave
+        await self.shell.mqtt.stop()
+
+    async def _login_ami(self) -> None:
+        """Wrong credentials end the daemon with a clear message (retrying
+        cannot help); an Asterisk that is not up yet is waited for, with
+        backoff, and the state says why nothing is dialed meanwhile. A stop
+        requested meanwhile ends the run with the last error."""
+        sh = self.shell
+        ami = sh.need_ami()
+        delay = 1.0
+        while True:
+            try:
+                await ami.start()
+                return
+            except AmiAuthError:
+                raise
+            except AmiError as exc:
+                sh.ami_down_reason = str(exc)
+                log.warning("ami.unreachable", error=str(exc), retry_in_s=delay)
+                sdnotify.notify(f"STATUS=waiting for AMI: {exc}")
+                try:
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                except TimeoutError:
+                    delay = min(delay * 2, AMI_RETRY_MAX_S)
+                    continue
+                raise
+
+    def _ami_up(self) -> None:
+        sh = self.shell
+        sh.put(ev.AmiUp(sh.clock()))
+        sh.io_tasks.spawn(resync(sh))
+
+    async def _start_tasks(self, stack: contextlib.AsyncExitStack) -> None:
+        sh = self.shell
+        await stack.enter_async_context(background(self.core_loop.run(), "core"))
+        # after the ticker and the state publisher stop, before the core
+        # does: the results of I/O in flight still reach the core
+        stack.push_async_callback(settle, sh.io_tasks, sh.store_tasks)
+        await stack.enter_async_context(background(self._ticker(), "ticker"))
+        await stack.enter_async_context(background(self.supervisor.state_loop(), "state"))
+
+    async def _serve_control(self, stack: contextlib.AsyncExitStack) -> None:
+        """``dialerd status`` / ``campaign pause`` talk to this socket. A
+        daemon that cannot create it still dials (and says so)."""
+        path = self.shell.settings.control_socket
+        try:
+            server = await serve_control(path, self.control_handler)
+        except OSError as exc:
+            log.warning("control.unavailable", path=str(path), error=str(exc))
+            return
+
+        async def close() -> None:
+            server.close()
+            await server.wait_closed()
+            Path(path).unlink(missing_ok=True)  # noqa: ASYNC240 (one unlink at exit)
+
+        stack.push_async_callback(close)
+
+    # ------------------------------------------------------------- running
+
+    async def _ticker(self) -> None:
+        """Time for the core, and proof of life for systemd's watchdog: the
+        ping is sent from the event loop, so a blocked loop stops it."""
+        sh = self.shell
+        wd = sdnotify.watchdog_interval()
+        last_wd = 0.0
+        last_dnc = sh.clock()
+        while True:
+            await asyncio.sleep(sh.settings.tick_s)
+            now = sh.clock()
+            sh.put(ev.Tick(now))
+            if now - last_dnc >= DNC_REFRESH_S:
+                last_dnc = now
+                sh.store_tasks.spawn(self.compliance.refresh_dnc())
+            if wd is not None and now - last_wd >= wd:
+                last_wd = now
+                sdnotify.notify(f"WATCHDOG=1\nSTATUS={views.status_line(sh.core)}")
+
+    # ----------------------------------------------------------- shut-down
+
+    async def _drain(self) -> None:
+        """No new dials; live calls end on their own, up to the timeout."""
+        sh = self.shell
+        core = sh.core
+        log.info("daemon.draining", live_calls=core.live_calls)
+        sdnotify.notify(f"STOPPING=1\nSTATUS=draining {core.live_calls} live call(s)")
+        sh.put(ev.Drain(sh.clock()))
+        deadline = sh.clock() + sh.settings.drain_timeout_s
+        while core.live_calls and sh.clock() < deadline:
+            await asyncio.sleep(0.1)
+        if core.live_calls:
+            log.warning("daemon.drain_timeout", live_calls=core.live_calls)
+
+    async def _finish_io(self) -> None:
+        """The I/O tasks' last chance before the store closes under them;
+        one still stuck after that is cancelled, and said so."""
+        sh = self.shell
+        await settle(sh.io_tasks, sh.store_tasks)
+        left = await sh.io_tasks.cancel() + await sh.store_tasks.cancel()
+        if left:
+            log.error("daemon.tasks_cancelled_at_exit", tasks=left)

@@ -1,0 +1,77 @@
+"""What the daemon's parts share: the core, the queue that feeds it, the
+resources one run opens, the tasks doing I/O.
+
+Every part (executor, hopper loader, keys, supervisor, lifecycle) is handed
+this one object rather than the ``Daemon``, so none of them imports the
+module that wires them together, and each can be built around a bare
+``Shell`` in a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dialerd.asterisk.ami import AmiClient
+from dialerd.campaign.model import Campaign
+from dialerd.core import commands as cmd
+from dialerd.core import events as ev
+from dialerd.core.engine import DialerCore
+from dialerd.daemon.tasks import TaskSet
+from dialerd.metrics import Metrics
+from dialerd.mqtt.bridge import MqttBridge
+from dialerd.settings import Settings
+from dialerd.store.api import StoreApi
+
+#: what the core loop reads: the shell's own events, and AMI messages as
+#: panoramisk delivers them (mapped to events in the core task, where the
+#: core's call table can be read without a lock)
+QueueItem = ev.Event | Mapping[str, Any]
+
+
+class Shell:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_command: Callable[[cmd.Command], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.run_id = uuid.uuid4().hex[:12]
+        self.core = DialerCore(run_id=self.run_id, screen=True)
+        #: the one way into the core: only the core task reads it
+        self.queue: asyncio.Queue[QueueItem] = asyncio.Queue()
+        #: the campaigns running, as loaded from their files
+        self.campaigns: dict[str, Campaign] = {}
+        #: a test's window on every command, before it is carried out
+        self.on_command = on_command
+        #: open only while ``run`` runs
+        self.store: StoreApi | None = None
+        self.ami: AmiClient | None = None
+        self.mqtt: MqttBridge | None = None
+        self.metrics: Metrics | None = Metrics() if settings.metrics.enabled else None
+        #: why nothing can be dialed through AMI right now (None: it is up)
+        self.ami_down_reason: str | None = "not connected yet"
+        #: AMI actions awaiting their answer, resyncs
+        self.io_tasks = TaskSet("io")
+        #: store reads and writes, started in the order the core asked
+        self.store_tasks = TaskSet("store")
+
+    def put(self, item: QueueItem) -> None:
+        self.queue.put_nowait(item)
+
+    def need_store(self) -> StoreApi:
+        """The open store; only I/O tasks of a running daemon ask for it."""
+        if self.store is None:
+            raise RuntimeError("the store is not open (the daemon is not running)")
+        return self.store
+
+    def need_ami(self) -> AmiClient:
+        if self.ami is None:
+            raise RuntimeError("no AMI client (the daemon is not running)")
+        return self.ami
