@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal
 
-from dialerd.store.db import Store, StoredAttempt
+from dialerd.store.api import StoreApi, StoredAttempt
 
 GroupBy = Literal["campaign", "agent", "hour"]
 #: (agent_id, campaign, state, at)
@@ -310,7 +310,7 @@ def parse_time(text: str) -> float:
 
 
 async def load_report(
-    store: Store,
+    store: StoreApi,
     *,
     campaign: str | None = None,
     start: float | None = None,

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from dialerd.campaign.loader import ConfigError
 from dialerd.settings import Settings, load_settings
 from dialerd.store import store_session
-from dialerd.store.db import Store
+from dialerd.store.api import StoreApi
 
 DEFAULT_CONFIG = "/etc/dialerd/dialerd.yaml"
 
@@ -88,7 +88,7 @@ def with_settings(fn: SettingsHandler) -> Handler:
 # ---------------------------------------------------------------- store
 
 
-def in_store(settings: Settings, fn: Callable[[Store], Awaitable[T]]) -> T:
+def in_store(settings: Settings, fn: Callable[[StoreApi], Awaitable[T]]) -> T:
     """``fn(store)`` run to completion, the store open for it alone."""
 
     async def session() -> T:

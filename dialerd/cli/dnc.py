@@ -11,7 +11,7 @@ from typing import Any
 
 from dialerd.cli.common import Exit, config_arg, err, in_store, with_settings
 from dialerd.settings import Settings
-from dialerd.store.db import Store
+from dialerd.store.api import StoreApi
 
 
 def add_parser(subparsers: Any) -> None:
@@ -69,7 +69,7 @@ def cmd_dnc(args: argparse.Namespace, settings: Settings) -> int:
     else:
         numbers, source = _given_numbers(args.numbers, args.region), "manual"
 
-    async def apply(store: Store) -> int:
+    async def apply(store: StoreApi) -> int:
         if args.dnc_command == "remove":
             return await store.dnc_remove(numbers, args.campaign)
         return await store.dnc_add(numbers, args.campaign, source)

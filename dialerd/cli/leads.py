@@ -25,7 +25,7 @@ from dialerd.campaign.model import Campaign
 from dialerd.cli.common import Exit, config_arg, console, err, in_store, with_settings
 from dialerd.settings import Settings
 from dialerd.store import store_session
-from dialerd.store.db import Store
+from dialerd.store.api import StoreApi
 from dialerd.store.importer import import_csv
 
 LEAD_STATUSES = ("new", "retry", "dialing", "done")
@@ -297,7 +297,7 @@ def neutralise(cell: object) -> object:
     return cell
 
 
-async def _field_names(store: Store, campaign: str) -> list[str]:
+async def _field_names(store: StoreApi, campaign: str) -> list[str]:
     """Every custom field of every lead, in first-seen order: a field that
     only later leads carry is still a column."""
     names: dict[str, None] = {}
@@ -309,7 +309,7 @@ async def _field_names(store: Store, campaign: str) -> list[str]:
     return list(names)
 
 
-async def _export(store: Store, campaign: str, out: Any) -> tuple[int, int]:
+async def _export(store: StoreApi, campaign: str, out: Any) -> tuple[int, int]:
     """Two passes over pages of leads (the column names, then the rows), each
     page with its attempts. Returns (leads, rows)."""
     field_names = await _field_names(store, campaign)

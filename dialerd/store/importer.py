@@ -40,7 +40,7 @@ from typing import TextIO
 
 from dialerd.campaign.model import Campaign
 from dialerd.phone import PhoneError, normalize
-from dialerd.store.db import LeadRow, Store
+from dialerd.store.api import LeadRow, StoreApi
 
 #: rows a transaction (a batch of 25,000 holds the write lock for well under
 #: a second; 10,000 made the import's index writes ~30% dearer)
@@ -410,7 +410,7 @@ async def _threaded_batches(src: _CsvSource) -> AsyncGenerator[list[LeadRow], No
 
 
 async def import_csv(
-    store: Store,
+    store: StoreApi,
     campaign: Campaign | str,
     path: str | Path,
     default_region: str | None = None,
