@@ -7,18 +7,22 @@ ownership tree would be wrong for half the events. The parts are modules of
 plain functions over this context instead, layered so that none imports a
 part above it:
 
-    state      entities, legal moves, counters (no events, no commands)
-    context    this: the tables, the out list, the campaigns to re-pace
-    agents     the agent pool: join/leave, ready, pause, wrap-up, connect
-    hopper     lead supply and the last screening before a dial
+    state         entities, legal moves, counters (no events, no commands)
+    context       this: the tables, the out list, the campaigns to re-pace
+    compliance    the DNC list and abandon history the screening reads
+    agents        the agent pool: join/leave, ready, pause, wrap-up, connect
+    hopper        lead supply and the last screening before a dial
     dispositions  an agent's verdict on their last call
-    calls      the call table: place, answer, connect, end, cause waits
-    preview    offers, accepts, timeouts
-    keys       agents' keys and manual dial
-    recovery   resync and adoption after an AMI reconnect or a restart
-    campaigns  campaign lifecycle, supervisor controls and the pacing step
-    timers     what a Tick does, in order
-    engine     ``DialerCore.handle``: dispatch only
+    calls         the call table: place, answer, connect, end, cause waits
+    preview       offers, accepts, timeouts
+    keys          agents' keys and manual dial
+    recovery      resync and adoption after an AMI reconnect or a restart
+    campaigns     campaign lifecycle, supervisor controls and the pacing step
+    timers        what a Tick does, in order
+    engine        ``DialerCore.handle``: dispatch only
+    testing       the harness the tests (and any new shell) drive it with
+
+Each module imports only modules listed above it.
 
 Fields are plain attributes: the parts write them, the shells only read
 them through ``DialerCore``.

@@ -31,9 +31,9 @@ def test_every_status_and_state_has_its_row() -> None:
     for row in AGENT_TRANSITIONS.values():
         assert set(row) <= set(AgentStatus) and all(row.values())
     assert set(CALL_TRANSITIONS) == {None, *CallState}
-    for old, row in CALL_TRANSITIONS.items():
-        assert set(row) <= {None, *CallState} and all(row.values())
-        assert old is None or None in row, f"a {old} call must be able to end"
+    for old, moves in CALL_TRANSITIONS.items():
+        assert set(moves) <= {None, *CallState} and all(moves.values())
+        assert old is None or None in moves, f"a {old} call must be able to end"
 
 
 def test_an_illegal_agent_move_raises_and_moves_no_counter() -> None:
