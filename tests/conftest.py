@@ -23,6 +23,30 @@ def _in_ci() -> bool:
 
 
 # ===========================================================================
+# Parallel runs (pytest-xdist, ``./dev test``)
+#
+# The run takes as long as its longest worker. The few tests marked ``slow``
+# (real-time campaigns of a minute or two) go first, one per worker, each
+# paired with a quick one, so they never queue behind one another; the rest
+# keep their order. With ``--dist load --maxschedchunk 1`` a worker is handed
+# its next test only when it has finished one. A serial run keeps file order.
+# ===========================================================================
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow = [it for it in items if it.get_closest_marker("slow")]
+    rest = [it for it in items if not it.get_closest_marker("slow")]
+    order: list[pytest.Item] = []
+    for k, it in enumerate(slow):
+        order.append(it)
+        order.extend(rest[k : k + 1])
+    order.extend(rest[len(slow) :])
+    items[:] = order  # the same in every worker: xdist compares the lists
+
+
+# ===========================================================================
 # Real Asterisk sandbox (dialerd.sandbox) -- owner: Asterisk-side harness
 #
 # One Asterisk per test session, and under xdist one per WORKER (a session

@@ -58,6 +58,7 @@ async def _wait_all_done(settings: Settings, campaign: str, total: int, timeout:
     await until(done, timeout, lambda: f"the campaign to finish: {counts}", interval=1.0)
 
 
+@pytest.mark.slow
 async def test_campaign_of_200_leads_end_to_end(asterisk_sandbox: Any, tmp_path: Path) -> None:
     sb = asterisk_sandbox
     agents = [f"20{i:02d}" for i in range(1, 7)]  # 6 agents

@@ -182,6 +182,7 @@ async def _play_dtmf(rec: AmiRecorder, channel: str, digits: str) -> None:
         await asyncio.sleep(0.4)
 
 
+@pytest.mark.slow
 async def test_agent_dtmf_callback_is_dialed_when_due_to_that_agent(
     asterisk_sandbox: Any, tmp_path: Path
 ) -> None:

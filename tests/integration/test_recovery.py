@@ -83,6 +83,7 @@ def _daemon_proc(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_campaign_then_restart(asterisk_sandbox: Any, tmp_path: Path) -> None:
     sb = asterisk_sandbox
     agents = ["2601", "2602", "2603", "2604"]
@@ -135,6 +136,7 @@ async def test_sigkill_mid_campaign_then_restart(asterisk_sandbox: Any, tmp_path
         assert later[0].started_at >= a.ended_at + 2 - 0.01, "retried before its delay"
 
 
+@pytest.mark.slow
 async def test_asterisk_restart_mid_campaign(tmp_path: Path) -> None:
     agents = ["2701", "2702", "2703"]
     n = 40
@@ -167,6 +169,7 @@ async def test_asterisk_restart_mid_campaign(tmp_path: Path) -> None:
     _check_asterisk_view([rec1, *([rec2] if rec2 else [])], attempts, gone_at=restarted_at)
 
 
+@pytest.mark.slow
 async def test_ami_socket_dropped_with_originates_outstanding(
     asterisk_sandbox: Any, tmp_path: Path
 ) -> None:
