@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from dialerd.campaign.loader import load_yaml_model
+from dialerd.campaign.loader import Site, load_yaml_model
+from dialerd.campaign.model import TRUNK_NAME_RE, check_trunk_template
 
 #: what AMI accepts in a Username header without quoting games
 _AMI_USER_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
@@ -157,6 +158,15 @@ class Settings(_Strict):
     #: agents and their PINs (``dialerd.agents``); None: no agent can log
     #: in by phone (simulated agents and the demo do not need it)
     agents_file: Path | None = None
+    #: the trunks campaigns may dial through, by name: campaign files say
+    #: ``trunk: <name>`` and never hold a channel template themselves
+    trunks: dict[str, str] = Field(default_factory=dict)
+    #: legal limits lifted per campaign (``ring_timeout``,
+    #: ``abandon_target``, ``legal_window``): the admin's decision, never the
+    #: campaign file's; every call placed under one is logged
+    legal_overrides: dict[str, list[Literal["ring_timeout", "abandon_target", "legal_window"]]] = (
+        Field(default_factory=dict)
+    )
     #: what an agent's pause key '**' + code means (codes 1-9)
     pause_reasons: dict[int, str] = Field(
         default_factory=lambda: {
@@ -178,6 +188,25 @@ class Settings(_Strict):
     @classmethod
     def _agents_file(cls, v: Path | None, info: ValidationInfo) -> Path | None:
         return None if v is None else _resolve(v, info)
+
+    @field_validator("trunks")
+    @classmethod
+    def _trunks(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, template in v.items():
+            if not TRUNK_NAME_RE.fullmatch(name):
+                raise ValueError(f"trunk name {name!r}: 1-32 of a-z 0-9 _ -, starting a-z 0-9")
+            try:
+                check_trunk_template(template)
+            except ValueError as exc:
+                raise ValueError(f"trunk {name!r}: {exc}") from None
+        return v
+
+    def site(self) -> Site:
+        """What campaign files are bound to when loaded (trunks, overrides)."""
+        return Site(
+            trunks=dict(self.trunks),
+            overrides={c: frozenset(o) for c, o in self.legal_overrides.items()},
+        )
 
     @field_validator("pause_reasons")
     @classmethod

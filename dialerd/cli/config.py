@@ -23,7 +23,7 @@ def add_parser(subparsers: Any) -> None:
 
 @with_settings
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
-    campaigns, errors = load_campaigns_dir(settings.campaigns_dir)
+    campaigns, errors = load_campaigns_dir(settings.campaigns_dir, settings.site())
     for e in errors:
         err(str(e))
     print(

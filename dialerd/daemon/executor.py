@@ -146,6 +146,16 @@ class CommandExecutor:
             sh.put(ev.OriginateResult(sh.clock(), c.attempt_id, False, None, "not dialable"))
             return
         log.info("attempt.dialing", attempt_id=c.attempt_id, campaign=c.campaign, lead=c.lead_id)
+        camp = sh.campaigns.get(c.campaign)
+        if camp is not None and camp.overrides:
+            # a legal limit the admin lifted (dialerd.yaml legal_overrides):
+            # every call placed under it is on the record
+            log.warning(
+                "call.override",
+                attempt_id=c.attempt_id,
+                campaign=c.campaign,
+                overrides=list(camp.overrides),
+            )
         try:
             fut = ami.send(action)
             resp = await ami.wait_future(fut, c.ring_timeout_s + ORIGINATE_GRACE_S)

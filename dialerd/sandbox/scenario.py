@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from dialerd.campaign.model import LEGAL_OVERRIDES, TRUNK_RE
 from dialerd.sandbox.asterisk import AmiCredentials
 from dialerd.sandbox.recorder import AmiRecorder
 from dialerd.settings import Settings, load_settings
@@ -101,10 +102,32 @@ def write_config(
     campaigns: dict[str, dict[str, Any]],
     **settings: Any,
 ) -> Path:
-    """A dialerd.yaml plus campaign files in ``workdir``; returns the settings path."""
+    """A dialerd.yaml plus campaign files in ``workdir``; returns the settings path.
+
+    The campaign bodies may hold a trunk template and legal overrides (as
+    :func:`sim_campaign` does, and as campaign models built in code do); they
+    are written where an admin would put them: the template into
+    dialerd.yaml's ``trunks`` (the file names it), the overrides into its
+    ``legal_overrides``. The files the daemon reads are what production
+    accepts."""
     cdir = workdir / "campaigns"
     cdir.mkdir(parents=True, exist_ok=True)
+    trunks: dict[str, str] = {}
+    overrides: dict[str, list[str]] = {}
     for name, body in campaigns.items():
+        body = dict(body)
+        trunk = body.get("trunk")
+        if isinstance(trunk, str) and TRUNK_RE.fullmatch(trunk):
+            key = next((k for k, t in trunks.items() if t == trunk), f"trunk{len(trunks) + 1}")
+            trunks[key] = trunk
+            body["trunk"] = key
+        comp = body.get("compliance")
+        if isinstance(comp, dict):
+            comp = dict(comp)
+            for over, fld in LEGAL_OVERRIDES.items():
+                if comp.pop(fld, False):
+                    overrides.setdefault(name, []).append(over)
+            body["compliance"] = comp
         (cdir / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, **body}))
     cfg: dict[str, Any] = {
         "ami": {
@@ -121,6 +144,8 @@ def write_config(
         "drain_timeout_s": 30,
         "tick_s": 0.1,
         "control_socket": str(workdir / "control.sock"),
+        "trunks": trunks,
+        "legal_overrides": overrides,
     }
     cfg.update(settings)
     path = workdir / "dialerd.yaml"
@@ -158,7 +183,8 @@ def sim_campaign(agents: list[str], **over: Any) -> dict[str, Any]:
 def sim_compliance(**over: Any) -> dict[str, Any]:
     """SANDBOX ONLY compliance block: the tests and the demo run at any hour
     against simulated numbers, so the legal window is widened to the whole
-    day (``legal_window_override``; check-config warns) and abandoned leads
+    day (``legal_window_override``, which :func:`write_config` moves into
+    dialerd.yaml's ``legal_overrides``; check-config warns) and abandoned leads
     are retried after seconds (``agent_guaranteed`` lifts the 72-hour lock).
     The window and the lock have their own tests, which set them back."""
     body: dict[str, Any] = {

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from dialerd.campaign.loader import load_campaign_file
 from dialerd.core.models import Outcome
@@ -78,8 +79,9 @@ async def test_campaign_of_200_leads_end_to_end(asterisk_sandbox: Any, tmp_path:
     rec = await AmiRecorder.connect(h)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
-    async with running(daemon):
-        await _wait_all_done(settings, "e2e", 210, timeout=240)
+    with capture_logs() as logs:
+        async with running(daemon):
+            await _wait_all_done(settings, "e2e", 210, timeout=240)
     await asyncio.sleep(0.5)
     rec.close()
 
@@ -91,6 +93,12 @@ async def test_campaign_of_200_leads_end_to_end(asterisk_sandbox: Any, tmp_path:
     assert attempts and all(a.state == "done" and a.outcome for a in attempts)
     ids = [a.id for a in attempts]
     assert len(ids) == len(set(ids))
+
+    # -- the sandbox campaign runs under the admin's legal_window override
+    #    (dialerd.yaml, never the campaign file): every call is logged as such
+    assert daemon.campaigns["e2e"].overrides == ("legal_window",)
+    overridden = {e["attempt_id"] for e in logs if e["event"] == "call.override"}
+    assert overridden == set(ids)
 
     # -- the attempt log agrees with Asterisk: one OriginateResponse and one
     #    Hangup per attempt, and nothing Asterisk dialed that the log lacks
