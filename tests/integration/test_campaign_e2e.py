@@ -167,6 +167,7 @@ async def test_campaign_of_200_leads_end_to_end(asterisk_sandbox: Any, tmp_path:
             upd = decide(campaign.retry, lid, i, Outcome(a.outcome), a.ended_at)
             if i < len(tries) - 1:
                 assert upd.status.value == "retry", "dialed again after a final outcome"
+                assert upd.next_due_at is not None
                 assert tries[i + 1].started_at >= upd.next_due_at - 0.01, "retried too early"
         assert upd is not None
         assert lead.status.value == "done" == upd.status.value

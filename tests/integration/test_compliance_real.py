@@ -18,7 +18,7 @@ import pytest
 
 from dialerd.cli import main
 from dialerd.daemon import Daemon
-from dialerd.sandbox.recorder import AmiRecorder
+from dialerd.sandbox.recorder import AmiRecorder, Seen
 from dialerd.sandbox.scenario import (
     ANSWER,
     BUSY,
@@ -267,7 +267,7 @@ async def test_amd_machine_and_person_get_the_configured_action(
     m, p = by[machine], by[person]
     verdicts = {s.get("Attempt"): s for s in rec.named("UserEvent", UserEvent="DialerAmd")}
     assert verdicts[m.id].get("Status") == "MACHINE", (m, verdicts)
-    assert verdicts.get(p.id, {}).get("Status") == "HUMAN", (
+    assert verdicts.get(p.id, Seen(0.0, {})).get("Status") == "HUMAN", (
         p,
         [v.fields for v in verdicts.values()],
     )

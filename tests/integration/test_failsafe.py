@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _is_answer(s: Any) -> bool:
-    return s.get("Event") == "UserEvent" and s.get("UserEvent") == "DialerAnswered"
+    return bool(s.get("Event") == "UserEvent" and s.get("UserEvent") == "DialerAnswered")
 
 
 async def test_safe_harbor_plays_with_daemon_killed(asterisk_sandbox: Any, tmp_path: Path) -> None:
