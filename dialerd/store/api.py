@@ -277,6 +277,16 @@ class StoreApi(Protocol):
     async def list_attempts(self, campaign: str | None = None) -> list[StoredAttempt]:
         """Every attempt (of one campaign, or all), by start time."""
 
+    async def lead_skips(self, campaign: str) -> list[tuple[int, float, str, str, float | None]]:
+        """(lead_id, at, reason, detail, retry_at) of every lead the screening
+        refused, in time order: the audit of what was never dialed, and why."""
+
+    async def agent_actions(
+        self, agent_id: str | None = None
+    ) -> list[tuple[str, str | None, str, str, bool, float]]:
+        """(agent_id, campaign, action, detail, ok, at) of every key an agent
+        pressed (of one agent, or all), oldest first."""
+
     async def outcome_counts(self, campaign: str) -> dict[str, int]:
         """Finished attempts of a campaign by outcome."""
 

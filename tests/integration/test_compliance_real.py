@@ -12,7 +12,7 @@ import csv
 import itertools
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -33,7 +33,7 @@ from dialerd.sandbox.scenario import (
 from dialerd.sandbox.wait import until
 from dialerd.settings import Settings
 from dialerd.store import store_session
-from dialerd.store.db import StoredAttempt, StoredLead
+from dialerd.store.db import Store, StoredAttempt, StoredLead
 
 pytestmark = pytest.mark.asterisk
 MACHINE, HUMAN_HELLO = 7, 8
@@ -217,7 +217,7 @@ async def test_agent_dtmf_callback_is_dialed_when_due_to_that_agent(
 
         await until(disposed, 15, "the callback disposition")
         async with store_session(settings) as store:
-            rows = await store._fetchall(
+            rows = await cast(Store, store)._fetchall(
                 "SELECT status, callback_at, callback_agent FROM leads WHERE phone = ?", (number,)
             )
         status, cb_at, cb_agent = rows[0]

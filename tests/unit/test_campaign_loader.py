@@ -270,7 +270,7 @@ def test_every_delay_is_bounded(tmp_path: Path, value: str) -> None:
         load_campaign_file(write(tmp_path, GOOD.replace("delay_s: 600", f"delay_s: {value}")))
     errors = info.value.flatten()
     assert errors and all(e.line == 12 for e in errors), [str(e) for e in errors]
-    assert all(e.field.startswith("retry.busy.delay_s") for e in errors)
+    assert all((e.field or "").startswith("retry.busy.delay_s") for e in errors)
 
 
 def test_a_disposition_delay_is_bounded(tmp_path: Path) -> None:
@@ -281,7 +281,7 @@ def test_a_disposition_delay_is_bounded(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_campaign_file(write(tmp_path, text))
     fields = [e.field for e in info.value.flatten()]
-    assert any(f.endswith("retry.delay_s") for f in fields), fields
+    assert any((f or "").endswith("retry.delay_s") for f in fields), fields
 
 
 def test_a_year_is_the_longest_delay(tmp_path: Path) -> None:

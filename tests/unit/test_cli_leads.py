@@ -129,12 +129,12 @@ def test_export_has_every_column_neutralised_and_private(
     capsys.readouterr()
     assert main(["leads", "export", CAMP, str(out), "-c", str(conf)]) == 0
     assert out.stat().st_mode & 0o777 == 0o600
-    rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 2002
-    last = next(r for r in rows if r["phone"] == "+442080000001")
+    exported = list(csv.DictReader(out.open()))
+    assert len(exported) == 2002
+    last = next(r for r in exported if r["phone"] == "+442080000001")
     assert last["email"] == "a@example.com"
     assert last["note"] == '\'=HYPERLINK("x")'
-    assert rows[0]["first_name"] == "n0" and rows[0]["email"] == ""
+    assert exported[0]["first_name"] == "n0" and exported[0]["email"] == ""
     for cell in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert neutralise(cell) == "'" + cell
     assert neutralise("plain") == "plain" and neutralise(3) == 3

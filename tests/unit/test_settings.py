@@ -127,4 +127,4 @@ def test_legal_overrides_name_known_limits(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, BASE + "legal_overrides: {sales: [ring_timeout]}\n"))
     assert s.site().overrides == {"sales": frozenset({"ring_timeout"})}
     [e] = errors_of(write(tmp_path, BASE + "legal_overrides: {sales: [no_limits]}\n"))
-    assert e.field.startswith("legal_overrides")
+    assert e.field is not None and e.field.startswith("legal_overrides")

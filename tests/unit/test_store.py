@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import aiosqlite
 import pytest
@@ -248,7 +249,7 @@ async def test_insert_leads_counts_only_new_rows(store: Store) -> None:
 
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await open_store(tmp_path / "d.sqlite3")
+    s = cast(Store, await open_store(tmp_path / "d.sqlite3"))
     await s.ensure_campaign(C)
     yield s
     await s.close()
