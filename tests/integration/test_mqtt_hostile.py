@@ -150,3 +150,17 @@ async def test_a_bridge_that_fails_anyway_restarts_and_says_so(mqtt_broker: Any)
         assert w.bridge.restarts == 1
         await w.ping()
         await w.state_goes_out()
+
+
+async def test_a_clean_stop_leaves_offline_retained(mqtt_broker: Any) -> None:
+    """A clean disconnect sends no Will: the bridge stopped with ``online``
+    retained for ever (the daemon looked alive after it exited)."""
+    import aiomqtt
+
+    async with bridge_world(mqtt_broker) as w:
+        await w.next(lambda m: m.topic == f"{P}/status" and m.payload == b"online", 5)
+    b = mqtt_broker
+    async with aiomqtt.Client(b.host, b.port, identifier="after") as c:
+        await c.subscribe(f"{P}/status")
+        msg = await asyncio.wait_for(anext(aiter(c.messages)), 5)
+        assert msg.payload == b"offline"
