@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -76,7 +77,11 @@ class MqttBridge:
         self.s = settings
         self.prefix = settings.topic_prefix
         self._on_command = on_command
-        self._client_id = client_id
+        # Mosquitto lets any user connect with any client id, which
+        # disconnects the client holding it; the id the daemon passes names
+        # its run, and the run id is in every attempt id a screen pop shows.
+        # A random part makes the id one no other user knows.
+        self.client_id = f"{client_id}-{secrets.token_hex(8)}"
         self._queue: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue(settings.queue_size)
         self._retained: dict[str, bytes] = {}
         self._task: asyncio.Task[None] | None = None
@@ -155,7 +160,7 @@ class MqttBridge:
             self.s.port,
             username=self.s.username,
             password=self.s.password.get_secret_value() if self.s.password else None,
-            identifier=self._client_id,
+            identifier=self.client_id,
             will=aiomqtt.Will(f"{self.prefix}/status", b"offline", qos=1, retain=True),
             tls_context=tls,
             keepalive=15,
