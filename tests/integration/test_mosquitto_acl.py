@@ -180,9 +180,9 @@ async def test_who_may_do_what(acl_broker: Any) -> None:
         return {"ok": True, "command": c.get("command")}
 
     # nobody gets in without a password, or with a wrong one
-    for creds in ({}, {"username": "supervisor", "password": "wrong"}):
+    for name, pw in ((None, None), ("supervisor", "wrong")):
         with pytest.raises(aiomqtt.MqttError):
-            async with aiomqtt.Client(b.host, b.port, identifier="anon", **creds):
+            async with aiomqtt.Client(b.host, b.port, username=name, password=pw, identifier="x"):
                 pass
 
     # the daemon: the real bridge, as user dialerd
@@ -328,6 +328,11 @@ async def test_an_agent_cannot_kick_the_daemon_off_with_its_client_id(acl_broker
 async def test_a_packet_over_the_size_limit_is_dropped_with_its_sender(acl_broker: Any) -> None:
     b = acl_broker
     commands: list[dict[str, Any]] = []
+
+    def on_command(c: dict[str, Any]) -> dict[str, Any]:
+        commands.append(c)
+        return {"ok": True}
+
     bridge = MqttBridge(
         MqttSettings(
             enabled=True,
@@ -336,7 +341,7 @@ async def test_a_packet_over_the_size_limit_is_dropped_with_its_sender(acl_broke
             username="dialerd",
             password=PASSWORDS["dialerd"],  # type: ignore[arg-type]
         ),
-        lambda c: commands.append(c) or {"ok": True},
+        on_command,
         client_id="dialerd-size",
     )
     bridge.start()

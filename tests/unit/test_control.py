@@ -136,7 +136,12 @@ async def test_deep_nesting_gets_an_error_reply_and_the_connection_goes_on(
     unhandled RecursionError in the connection's task, and no reply."""
     path = _short_path(tmp_path)
     seen: list[dict[str, Any]] = []
-    server = await serve_control(path, lambda r: seen.append(r) or {"ok": True})
+
+    def handler(r: dict[str, Any]) -> dict[str, Any]:
+        seen.append(r)
+        return {"ok": True}
+
+    server = await serve_control(path, handler)
     try:
         for deep in (b"[" * 3000, b'{"a":' * 1500, b"[" * 40 + b"]" * 40):
             first, second = await _lines(path, deep + b'\n{"command":"status"}\n', 2)
