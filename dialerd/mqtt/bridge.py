@@ -111,7 +111,15 @@ class MqttBridge:
     def publish(self, topic: str, payload: Any, retain: bool = False) -> None:
         """Never blocks and never raises: dialing must not depend on MQTT."""
         full = f"{self.prefix}/{topic}"
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        try:
+            data = (
+                payload
+                if isinstance(payload, bytes)
+                else json.dumps(payload, allow_nan=False, default=str).encode()
+            )
+        except ValueError:  # NaN in a figure, a cycle: dropped, and said so
+            log.error("mqtt.unpublishable", topic=full)
+            return
         if retain:
             if self._retained.get(full) == data:
                 return

@@ -164,3 +164,14 @@ async def test_a_clean_stop_leaves_offline_retained(mqtt_broker: Any) -> None:
         await c.subscribe(f"{P}/status")
         msg = await asyncio.wait_for(anext(aiter(c.messages)), 5)
         assert msg.payload == b"offline"
+
+
+async def test_an_unpublishable_payload_is_dropped_not_raised(mqtt_broker: Any) -> None:
+    async with bridge_world(mqtt_broker) as w:
+        cyclic: list[Any] = []
+        cyclic.append(cyclic)
+        w.bridge.publish("events", {"x": float("nan")})  # not JSON: dropped
+        w.bridge.publish("events", cyclic)
+        await w.ping()
+        await w.state_goes_out()
+        assert w.bridge.restarts == 0
