@@ -242,10 +242,12 @@ def micro(n_agents: int = 1000, n_calls: int = 5000, reps: int = 2000) -> dict[s
 
     pol = Predictive()
     run.policy = pol
-    run.talking = n_agents
+    # a synthetic state, written straight into the counters (the core
+    # itself moves them only through dialerd.core.state)
+    run._talking = n_agents
     run.agents = set(agents)
-    run.dialing = n_calls
-    run.live = n_calls + n_agents
+    run._dialing = n_calls
+    run._live = n_calls + n_agents
     del Lead
     times: list[float] = []
     for i in range(reps):

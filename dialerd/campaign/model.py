@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,7 +21,7 @@ from dialerd.rules.dispositions import (
     check_codes,
     default_dispositions,
 )
-from dialerd.rules.durations import DelayList, DelaySeconds
+from dialerd.rules.durations import RetryStep
 from dialerd.rules.windows import Schedule
 
 #: campaign names become AMI variables, log keys and MQTT topic levels
@@ -115,23 +114,8 @@ class Compliance(_Strict):
         return check_codes(v)
 
 
-class RetryRule(_Strict):
-    """When to try a lead again after an outcome.
-
-    ``delay_s`` is one delay or a list by attempt number (the last entry repeats).
-    ``max_attempts`` counts every attempt of the lead, whatever the outcome.
-    """
-
-    delay_s: DelaySeconds | DelayList = 3600
-    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
-
-    def delay_for(self, attempt_number: int) -> int:
-        """Delay after the ``attempt_number``-th attempt (1-based)."""
-        if isinstance(self.delay_s, int):
-            return self.delay_s
-        if not self.delay_s:
-            return 0
-        return self.delay_s[min(attempt_number, len(self.delay_s)) - 1]
+class RetryRule(RetryStep):
+    """When to try a lead again after an outcome (see ``RetryStep``)."""
 
 
 def _no_retry() -> RetryRule:

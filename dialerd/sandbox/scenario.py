@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +21,13 @@ import yaml
 
 from dialerd.sandbox.asterisk import AmiCredentials
 from dialerd.sandbox.recorder import AmiRecorder
+from dialerd.settings import Settings, load_settings
+from dialerd.store import store_session
+from dialerd.store.importer import ImportReport, import_csv
 
 if TYPE_CHECKING:
     from dialerd.daemon import Daemon
+    from dialerd.store.db import StoredAttempt, StoredLead
 
 #: outcome digit of [sim-customers]
 ANSWER, BUSY, NO_ANSWER, CONGESTION, REJECTED, UNALLOCATED = 1, 2, 3, 4, 5, 6
@@ -165,6 +169,65 @@ def sim_compliance(**over: Any) -> dict[str, Any]:
     }
     body.update(over)
     return body
+
+
+#: leads to seed: simulated numbers (written to a CSV with a name column), or
+#: a CSV file of your own (imported as it is: extra columns, time zones...)
+Leads = Sequence[str] | Path
+
+
+async def seed_leads(
+    settings: Settings, campaign: str, leads: Leads, *, region: str = "GB"
+) -> ImportReport:
+    """Import ``leads`` into ``campaign`` (created if missing) in the store of
+    ``settings`` with the production importer; every row must be imported.
+
+    Numbers are written to ``<campaign>-leads.csv`` next to the settings'
+    store; a :class:`~pathlib.Path` is imported unchanged."""
+    if isinstance(leads, Path):
+        path = leads
+        with path.open(newline="") as f:
+            expected = sum(1 for _ in csv.reader(f)) - 1  # the header
+    else:
+        path = write_csv(Path(settings.store.path).parent / f"{campaign}-leads.csv", list(leads))
+        expected = len(leads)
+    async with store_session(settings) as store:
+        await store.ensure_campaign(campaign)
+        report = await import_csv(store, campaign, path, region)
+    assert report.imported == expected and not report.errors, (expected, report)
+    return report
+
+
+async def seed_campaign(
+    workdir: Path,
+    ami: AmiCredentials,
+    campaigns: Mapping[str, dict[str, Any]],
+    leads: Mapping[str, Leads] | None = None,
+    **settings: Any,
+) -> Settings:
+    """Everything a daemon under test needs before it starts: the settings
+    file and campaign files in ``workdir`` (:func:`write_config`, extra
+    ``settings`` passed on), and the ``leads`` of each campaign in its store
+    (:func:`seed_leads`). Returns the loaded settings (``workdir /
+    "dialerd.yaml"`` is their file, for a daemon run as a process)."""
+    cfg = write_config(workdir, ami, dict(campaigns), **settings)
+    loaded = load_settings(cfg)
+    for name, these in (leads or {}).items():
+        await seed_leads(loaded, name, these)
+    return loaded
+
+
+async def read_attempts(settings: Settings, campaign: str | None = None) -> list[StoredAttempt]:
+    """The attempts in the store of ``settings`` (read through a session of
+    its own, as another process would see them)."""
+    async with store_session(settings) as store:
+        return await store.list_attempts(campaign)
+
+
+async def read_leads(settings: Settings, campaign: str) -> list[StoredLead]:
+    """The leads of ``campaign`` in the store of ``settings``."""
+    async with store_session(settings) as store:
+        return await store.list_leads(campaign)
 
 
 async def login_agents(rec: AmiRecorder, agent_ids: list[str], timeout: float = 15.0) -> None:

@@ -20,9 +20,11 @@ carries out the core's commands the way Asterisk and the store would:
   call and wrap are done, ``AgentJoined`` after the break).
 - ``Tick`` every ``tick_s``, as the daemon's ticker.
 
-Answering machines: the daemon has no AMD yet, so a machine is an answered
-call the core treats as answered: it is connected to an agent who hangs up
-after ``machine_s``; that agent time is not counted as talk time.
+Answering machines: the daemon runs Asterisk's AMD when a campaign turns it
+on (``amd``: the dialplan reports ``AmdResult``), but the simulator does not
+model AMD: a machine is an answered call the core treats as answered, as it
+does when AMD is off or lets a machine through. It is connected to an agent
+who hangs up after ``machine_s``; that agent time is not counted as talk time.
 
 Random numbers come from separate streams (customers, talk, agents) and each
 dial draws the same number of variates, so two policies see the same

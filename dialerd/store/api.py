@@ -270,6 +270,13 @@ class StoreApi(Protocol):
     async def lead_counts(self, campaign: str) -> dict[str, int]:
         """Leads of a campaign by status."""
 
+    async def list_leads(self, campaign: str) -> list[StoredLead]:
+        """Every lead of a campaign in id order (small campaigns: reports,
+        the test harness; ``query_leads`` pages through large ones)."""
+
+    async def list_attempts(self, campaign: str | None = None) -> list[StoredAttempt]:
+        """Every attempt (of one campaign, or all), by start time."""
+
     async def outcome_counts(self, campaign: str) -> dict[str, int]:
         """Finished attempts of a campaign by outcome."""
 

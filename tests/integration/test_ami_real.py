@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +23,9 @@ import pytest
 from dialerd.asterisk import mapping
 from dialerd.asterisk.ami import AmiAuthError, AmiClient, AmiConnectionLost, Message
 from dialerd.core.commands import Hangup, PlaceCall
-from dialerd.sandbox.asterisk import AmiCredentials, AsteriskSandbox, SandboxError
+from dialerd.sandbox.asterisk import AmiCredentials, AsteriskSandbox
 from dialerd.sandbox.recorder import AmiRecorder, Seen
+from dialerd.sandbox.wait import until
 
 pytestmark = pytest.mark.asterisk
 
@@ -85,26 +86,6 @@ def call(number: str, attempt: str, ring_timeout_s: float = 20.0) -> PlaceCall:
 
 def new_attempt() -> str:
     return "att-" + uuid.uuid4().hex[:16]
-
-
-async def until(cond: Any, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-def own_sandbox() -> Iterator[AsteriskSandbox]:
-    """A private Asterisk (sub-second boot) for tests that disturb it."""
-    sb = AsteriskSandbox()
-    try:
-        sb.start()
-    except (SandboxError, OSError) as exc:
-        pytest.skip(f"real Asterisk unavailable: {exc}")
-    try:
-        yield sb
-    finally:
-        sb.stop()
 
 
 @pytest.fixture
@@ -172,6 +153,8 @@ async def test_right_credentials_connect_and_originate_is_accepted(
                 for e in watch.events
             ),
             5.0,
+            "DialerAnswered of the attempt",
+            interval=0.02,
         )
         hup = await client.action(mapping.hangup_action(Hangup(attempt, final["Channel"])))
         assert hup["Response"] == "Success"
@@ -180,6 +163,8 @@ async def test_right_credentials_connect_and_originate_is_accepted(
                 e.get("Event") == "Hangup" and e.get("Uniqueid") == attempt for e in watch.events
             ),
             5.0,
+            "the Hangup of the attempt",
+            interval=0.02,
         )
     finally:
         await client.close()
@@ -267,7 +252,9 @@ async def test_restart_reconnects_and_never_resends_originate(
             assert how == "restart"
         await restart
         # the client comes back by itself (backoff <= 1 s)
-        await until(lambda: watch.ups == 2 and client.connected, 10.0)
+        await until(
+            lambda: watch.ups == 2 and client.connected, 10.0, "the client back", interval=0.02
+        )
         t_back = time.time()
         print(
             f"\n{how}: in-flight Originate -> {outcome}; client back after "

@@ -26,7 +26,7 @@ from dialerd.sandbox import dtmf
 from dialerd.sandbox.recorder import AmiRecorder
 from dialerd.sandbox.scenario import ANSWER, running, sim_campaign, sim_number, write_config
 from dialerd.settings import load_settings
-from dialerd.store.db import Store
+from dialerd.store import store_session
 
 pytestmark = pytest.mark.asterisk
 
@@ -104,12 +104,9 @@ async def test_sip_agent_logs_in_with_pin_takes_a_call_and_disposes_by_dtmf(
     cfg = write_config(tmp_path, sb.ami_user, {"csip": body}, agents_file=str(agents_file))
     settings = load_settings(cfg)
     number = sim_number(4000, ANSWER, 1, 4)
-    store = await Store.open(Path(settings.store.path))
-    try:
+    async with store_session(settings) as store:
         await store.ensure_campaign("csip")
         assert await store.insert_leads("csip", [(number, 0, None, "{}")], time.time()) == 1
-    finally:
-        await store.close()
 
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
@@ -132,12 +129,9 @@ async def test_sip_agent_logs_in_with_pin_takes_a_call_and_disposes_by_dtmf(
     # the real SIP channel sat in the agent's room, and the customer joined it
     joins = rec.named("ConfbridgeJoin", Conference=f"agent-{AGENT}")
     assert any(j.get("Channel").startswith(f"PJSIP/{AGENT}-") for j in joins), joins
-    store = await Store.open(Path(settings.store.path))
-    try:
+    async with store_session(settings) as store:
         attempts = await store.list_attempts("csip")
         actions = await store.agent_actions(AGENT)
-    finally:
-        await store.close()
     assert len(attempts) == 1, attempts
     a = attempts[0]
     assert a.phone == number and a.outcome == "answered" and a.agent_id == AGENT

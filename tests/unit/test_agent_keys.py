@@ -9,17 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_world import CoreWorld
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dialerd.agents import LOCK_AFTER, AgentsFile, LoginGuard, Verdict
 from dialerd.asterisk import mapping
 from dialerd.asterisk.safety import UnsafeValue
+from dialerd.campaign.model import Campaign
 from dialerd.cli import main
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.models import AgentStatus, Lead
+from dialerd.core.testing import CoreHarness
 from dialerd.daemon import Daemon
 from dialerd.rules.dispositions import max_attempts_cap
 from dialerd.sandbox.scenario import sim_campaign
@@ -31,30 +32,30 @@ CH = "PJSIP/1001-00000001"
 REPO = Path(__file__).resolve().parents[2]
 
 
-class W(CoreWorld):
-    """c1 (agents 1001, 1002) with AMI up, and the agent's keys."""
+def world(**over: Any) -> CoreHarness:
+    """c1 (agents 1001 and 1002, the sandbox campaign's settings with
+    ``over`` on top), screened like the daemon's, AMI up, at 20:26 UTC (any
+    hour: the sandbox campaign widens the window)."""
+    c = Campaign.model_validate({"name": "c1", **sim_campaign(["1001", "1002"], **over)})
+    return CoreHarness(c, now=1_780_000_000.0, screen=True)
 
-    def key(self, key: str, data: str = "", dt: float = 1.0, agent: str = "1001") -> cmd.AgentAck:
-        self.now += dt
-        out = self.do(ev.AgentKey(self.now, agent, key, data, CH))
-        acks = [c for c in out if isinstance(c, cmd.AgentAck)]
-        assert len(acks) == 1 and acks[0].channel == CH
-        assert [c for c in out if isinstance(c, cmd.AgentAction)], "every key is recorded"
-        return acks[0]
 
-    def status(self, agent: str = "1001") -> AgentStatus:
-        return self.core.agents[agent].status
+def key(
+    w: CoreHarness, k: str, data: str = "", dt: float = 1.0, agent: str = "1001"
+) -> cmd.AgentAck:
+    """A key pressed ``dt`` s later in the room whose dialplan waits on CH."""
+    return w.key(agent, k, data, channel=CH, dt=dt)
 
 
 def _lead(i: int, **kw: Any) -> Lead:
     return Lead(id=i, campaign="c1", phone=f"+4420712{i:05d}", **kw)
 
 
-def _login(w: W, agent: str = "1001") -> None:
+def _login(w: CoreHarness, agent: str = "1001") -> None:
     w.do(ev.AgentJoined(w.now, agent, CH if agent == "1001" else f"PJSIP/{agent}-1", "u" + agent))
 
 
-def _talk(w: W, lead: Lead) -> cmd.PlaceCall:
+def _talk(w: CoreHarness, lead: Lead) -> cmd.PlaceCall:
     w.do(ev.LeadsLoaded(w.now, "c1", (lead,), exhausted=True))
     p: cmd.PlaceCall = w.of(cmd.PlaceCall)[-1]
     w.do(ev.CallAnswered(w.now + 1, p.attempt_id, "Local/x;1"))
@@ -64,7 +65,7 @@ def _talk(w: W, lead: Lead) -> cmd.PlaceCall:
 
 
 def test_connect_sends_the_redirect_first_then_the_tone_and_the_screen_pop() -> None:
-    w = W(connect_announcement="custom/campaign-c1")
+    w = world(connect_announcement="custom/campaign-c1")
     _login(w)
     w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1, fields={"name": "Ann"}),), exhausted=True))
     p = w.of(cmd.PlaceCall)[-1]
@@ -79,105 +80,105 @@ def test_connect_sends_the_redirect_first_then_the_tone_and_the_screen_pop() -> 
 
 
 def test_disposition_key_is_confirmed_and_recorded_and_a_bad_key_is_refused() -> None:
-    w = W(wrap_up_s=30)
+    w = world(wrap_up_s=30)
     _login(w)
     p = _talk(w, _lead(1))
     w.do(ev.CallHungUp(w.now, p.attempt_id, 16))
-    assert w.key("9").ok is False  # key 9 means nothing in the default set
-    ack = w.key("1")
+    assert key(w, "9").ok is False  # key 9 means nothing in the default set
+    ack = key(w, "1")
     assert ack.ok and ack.prompt == "ok"
     assert w.of(cmd.RecordDisposition)[0].code == "sale"
-    assert w.status() is AgentStatus.READY
-    assert w.key("1").ok is False, "the call was disposed already"
+    assert w.status("1001") is AgentStatus.READY
+    assert key(w, "1").ok is False, "the call was disposed already"
     actions = [(a.action, a.ok) for a in w.of(cmd.AgentAction)]
     assert actions == [("disposition 9", False), ("disposition 1", True), ("disposition 1", False)]
 
 
 def test_pause_with_reason_now_when_idle_and_after_the_call_when_busy() -> None:
-    w = W(wrap_up_s=30)
+    w = world(wrap_up_s=30)
     _login(w)
-    ack = w.key("pause", "lunch")
-    assert ack.prompt == "paused" and w.status() is AgentStatus.PAUSED
+    ack = key(w, "pause", "lunch")
+    assert ack.prompt == "paused" and w.status("1001") is AgentStatus.PAUSED
     state = [c for c in w.of(cmd.AgentStateChanged) if c.agent_id == "1001"][-1]
     assert (state.state, state.reason) == ("paused", "lunch")
     assert w.core.snapshot("c1", w.now).agents_paused == 1
-    assert w.key("ready").prompt == "ready" and w.status() is AgentStatus.READY
+    assert key(w, "ready").prompt == "ready" and w.status("1001") is AgentStatus.READY
     p = _talk(w, _lead(1))
-    assert w.status() is AgentStatus.TALKING
-    assert w.key("pause", "break").ok
-    assert w.status() is AgentStatus.TALKING, "never paused mid-call"
+    assert w.status("1001") is AgentStatus.TALKING
+    assert key(w, "pause", "break").ok
+    assert w.status("1001") is AgentStatus.TALKING, "never paused mid-call"
     w.do(ev.CallHungUp(w.now, p.attempt_id, 16))
-    assert w.status() is AgentStatus.WRAP
+    assert w.status("1001") is AgentStatus.WRAP
     w.now += 31
     w.do(ev.Tick(w.now))
-    assert w.status() is AgentStatus.PAUSED
+    assert w.status("1001") is AgentStatus.PAUSED
 
 
 def test_logout_refused_on_a_call_accepted_when_idle() -> None:
-    w = W()
+    w = world()
     _login(w)
     p = _talk(w, _lead(1))
-    assert w.key("logout").ok is False
+    assert key(w, "logout").ok is False
     w.do(ev.CallHungUp(w.now, p.attempt_id, 16))
-    ack = w.key("logout")
+    ack = key(w, "logout")
     assert ack.ok and ack.prompt == "goodbye"
 
 
 def test_ready_key_ends_wrap_up_and_unknown_agent_is_refused() -> None:
-    w = W(wrap_up_s=60)
+    w = world(wrap_up_s=60)
     _login(w)
     p = _talk(w, _lead(1))
     w.do(ev.CallHungUp(w.now, p.attempt_id, 16))
-    assert w.status() is AgentStatus.WRAP
-    assert w.key("ready").ok and w.status() is AgentStatus.READY
-    assert w.key("ready", agent="9999").ok is False
+    assert w.status("1001") is AgentStatus.WRAP
+    assert key(w, "ready").ok and w.status("1001") is AgentStatus.READY
+    assert key(w, "ready", agent="9999").ok is False
 
 
 # ------------------------------------------------------------------ preview
 def test_preview_offers_before_dialing_then_accept_dials_for_that_agent() -> None:
-    w = W(dial_mode="preview", wrap_up_s=0)
+    w = world(dial_mode="preview", wrap_up_s=0)
     _login(w)
     w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1), _lead(2)), exhausted=True))
     assert not w.of(cmd.PlaceCall), "nothing is dialed before the agent accepts"
-    assert w.status() is AgentStatus.PREVIEW
+    assert w.status("1001") is AgentStatus.PREVIEW
     offer = w.of(cmd.ScreenPop)[-1]
     assert (offer.kind, offer.lead.id) == ("offer", 1)
     assert [p.prompt for p in w.of(cmd.AgentPrompt)] == ["offer"]
-    ack = w.key("ready")
+    ack = key(w, "ready")
     assert ack.ok and ack.prompt == "calling"
     p = w.of(cmd.PlaceCall)[-1]
-    assert p.lead_id == 1 and w.status() is AgentStatus.RESERVED
+    assert p.lead_id == 1 and w.status("1001") is AgentStatus.RESERVED
     # answered: goes to this agent even though nobody is "ready"
     out = w.do(ev.CallAnswered(w.now + 3, p.attempt_id, "Local/x;1"))
     assert any(isinstance(c, cmd.Redirect) and c.agent_id == "1001" for c in out)
 
 
 def test_preview_accept_while_the_campaign_is_paused_is_refused_and_released() -> None:
-    w = W(dial_mode="preview")
+    w = world(dial_mode="preview")
     _login(w)
     w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1),), exhausted=True))
-    assert w.status() is AgentStatus.PREVIEW
+    assert w.status("1001") is AgentStatus.PREVIEW
     w.do(ev.CampaignPause(w.now, "c1", True))
-    ack = w.key("ready")
+    ack = key(w, "ready")
     assert (ack.ok, ack.prompt) == (False, "refused")
     assert any(isinstance(c, cmd.ReleaseLeads) and c.lead_ids == (1,) for c in w.out)
-    assert not w.of(cmd.PlaceCall) and w.status() is AgentStatus.READY
+    assert not w.of(cmd.PlaceCall) and w.status("1001") is AgentStatus.READY
     assert w.of(cmd.AgentAction)[-1].detail == "campaign paused"
 
 
 def test_preview_skip_postpones_the_lead_and_offers_the_next() -> None:
-    w = W(dial_mode="preview", preview={"skip_retry_s": 600})
+    w = world(dial_mode="preview", preview={"skip_retry_s": 600})
     _login(w)
     w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1), _lead(2)), exhausted=True))
-    assert w.key("skip").ok
+    assert key(w, "skip").ok
     skip = w.of(cmd.SkipLead)[-1]
     assert (skip.lead_id, skip.reason, skip.retry_at) == (1, "preview_skipped", w.now + 600)
-    assert w.of(cmd.ScreenPop)[-1].lead.id == 2 and w.status() is AgentStatus.PREVIEW
+    assert w.of(cmd.ScreenPop)[-1].lead.id == 2 and w.status("1001") is AgentStatus.PREVIEW
     assert not w.of(cmd.PlaceCall)
 
 
 def test_preview_timeout_dials_by_itself_and_a_failed_call_frees_the_agent() -> None:
-    w = W(dial_mode="preview", preview={"timeout_s": 20})
+    w = world(dial_mode="preview", preview={"timeout_s": 20})
     _login(w)
     w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1), _lead(2)), exhausted=True))
     w.do(ev.Tick(w.now + 10))
@@ -186,20 +187,20 @@ def test_preview_timeout_dials_by_itself_and_a_failed_call_frees_the_agent() -> 
     p = w.of(cmd.PlaceCall)[-1]
     assert p.lead_id == 1
     w.do(ev.OriginateResult(w.now + 30, p.attempt_id, False, 5))  # busy
-    assert w.status() is AgentStatus.PREVIEW and w.of(cmd.ScreenPop)[-1].lead.id == 2
+    assert w.status("1001") is AgentStatus.PREVIEW and w.of(cmd.ScreenPop)[-1].lead.id == 2
 
 
 def test_preview_offer_goes_back_when_the_agent_leaves_or_pauses() -> None:
-    w = W(dial_mode="preview")
+    w = world(dial_mode="preview")
     _login(w)
     w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1),), exhausted=True))
-    assert w.key("pause", "break").ok and w.status() is AgentStatus.PAUSED
+    assert key(w, "pause", "break").ok and w.status("1001") is AgentStatus.PAUSED
     assert w.of(cmd.ReleaseLeads)[-1].lead_ids == (1,)
     assert 1 not in w.core.live_leads
 
 
 def test_preview_mode_never_dials_without_an_accept() -> None:
-    w = W(dial_mode="preview")
+    w = world(dial_mode="preview")
     for a in ("1001", "1002"):
         _login(w, a)
     w.do(ev.LeadsLoaded(w.now, "c1", tuple(_lead(i) for i in range(1, 6)), exhausted=True))
@@ -211,25 +212,25 @@ def test_preview_mode_never_dials_without_an_accept() -> None:
 
 # -------------------------------------------------------------- manual dial
 def test_manual_dial_reserves_the_agent_and_returns_to_pause_after() -> None:
-    w = W()
+    w = world()
     _login(w)
-    w.key("pause", "break")
+    key(w, "pause", "break")
     w.now += 1
     out = w.do(ev.ManualDial(w.now, "1001", _lead(7), CH))
     ack = next(c for c in out if isinstance(c, cmd.AgentAck))
     assert ack.ok and ack.prompt == "calling"
     p = w.of(cmd.PlaceCall)[-1]
-    assert p.lead_id == 7 and p.manual and w.status() is AgentStatus.RESERVED
+    assert p.lead_id == 7 and p.manual and w.status("1001") is AgentStatus.RESERVED
     assert w.core.snapshot("c1", w.now).agents_paused == 0
     w.do(ev.CallAnswered(w.now + 2, p.attempt_id, "Local/x;1"))
     w.do(ev.CallConnected(w.now + 2.1, p.attempt_id, "1001"))
     w.do(ev.CallHungUp(w.now + 30, p.attempt_id, 16))
     w.do(ev.Tick(w.now + 31))
-    assert w.status() is AgentStatus.PAUSED, "back to the pause the agent was in"
+    assert w.status("1001") is AgentStatus.PAUSED, "back to the pause the agent was in"
 
 
 def test_manual_dial_of_a_dnc_number_is_refused_and_released() -> None:
-    w = W()
+    w = world()
     _login(w)
     lead = _lead(8)
     w.do(ev.DncUpdated(w.now, added=((None, lead.phone, "optout"),)))
@@ -238,13 +239,13 @@ def test_manual_dial_of_a_dnc_number_is_refused_and_released() -> None:
     assert (ack.ok, ack.prompt) == (False, "refused")
     assert not w.of(cmd.PlaceCall)
     assert any(isinstance(c, cmd.ReleaseLeads) and c.lead_ids == (8,) for c in out)
-    assert w.status() is AgentStatus.READY
+    assert w.status("1001") is AgentStatus.READY
 
 
 def test_manual_dial_outside_calling_hours_is_refused() -> None:
     comp = {**sim_campaign([])["compliance"], "schedule": {"hours": {"daily": ["09:00-09:01"]}}}
     del comp["legal_window_override"]
-    w = W(compliance=comp)
+    w = world(compliance=comp)
     _login(w)
     # 1_780_000_000 is 20:26 UTC: outside 09:00-09:01 London time
     out = w.do(ev.ManualDial(w.now + 1, "1001", _lead(9, timezone="Europe/London"), CH))
@@ -255,7 +256,7 @@ def test_manual_dial_outside_calling_hours_is_refused() -> None:
 
 
 def test_manual_dial_on_a_call_is_refused() -> None:
-    w = W()
+    w = world()
     _login(w)
     _talk(w, _lead(1))
     placed = len(w.of(cmd.PlaceCall))
@@ -267,7 +268,7 @@ def test_manual_dial_on_a_call_is_refused() -> None:
 def test_manual_dial_while_the_campaign_is_paused_is_refused_and_released() -> None:
     """A supervisor's pause stops every new dial, the agent's own too; after
     the resume the same number goes out."""
-    w = W()
+    w = world()
     _login(w)
     w.do(ev.CampaignPause(w.now, "c1", True))
     out = w.do(ev.ManualDial(w.now + 1, "1001", _lead(11), CH))
@@ -275,7 +276,7 @@ def test_manual_dial_while_the_campaign_is_paused_is_refused_and_released() -> N
     assert (ack.ok, ack.prompt) == (False, "refused")
     assert "paused" in w.of(cmd.AgentAction)[-1].detail
     assert any(isinstance(c, cmd.ReleaseLeads) and c.lead_ids == (11,) for c in out)
-    assert not w.of(cmd.PlaceCall) and w.status() is AgentStatus.READY
+    assert not w.of(cmd.PlaceCall) and w.status("1001") is AgentStatus.READY
     w.do(ev.CampaignPause(w.now + 2, "c1", False))
     out = w.do(ev.ManualDial(w.now + 3, "1001", _lead(11), CH))
     assert next(c for c in out if isinstance(c, cmd.AgentAck)).ok
@@ -356,7 +357,7 @@ def test_check_config_names_the_agents_file_line_and_field(
 
 
 def test_a_customer_callback_may_go_one_attempt_over_the_maximum() -> None:
-    w = W()
+    w = world()
     run = w.core.campaigns["c1"]
     rules = run.cfg.retry
     cap = max_attempts_cap(
@@ -403,7 +404,7 @@ def test_connect_tone_can_be_off_and_the_announcement_still_plays() -> None:
         ({"connect_tone": False}, None),
         ({"connect_tone": False, "connect_announcement": "custom/c1"}, ("", "custom/c1")),
     ):
-        w = W(**over)
+        w = world(**over)
         _login(w)
         w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1),), exhausted=True))
         p = w.of(cmd.PlaceCall)[-1]

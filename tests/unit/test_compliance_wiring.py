@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_world import CoreWorld
 
 from dialerd.asterisk import mapping
+from dialerd.campaign.model import Campaign
 from dialerd.cli import main
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.models import Lead, LeadStatus, Outcome
+from dialerd.core.testing import CoreHarness
 from dialerd.sandbox.scenario import sim_campaign
 from dialerd.store.db import Store
 
@@ -86,7 +87,12 @@ def test_widened_legal_window_needs_the_sandbox_override(
     assert "error: compliance.schedule.legal_window" in capsys.readouterr().err
 
 
-W = CoreWorld
+def world(**over: Any) -> CoreHarness:
+    """c1 (agents 1001 and 1002, the sandbox campaign's settings with
+    ``over`` on top), screened like the daemon's, AMI up, at 20:26 UTC (any
+    hour: the sandbox campaign widens the window)."""
+    c = Campaign.model_validate({"name": "c1", **sim_campaign(["1001", "1002"], **over)})
+    return CoreHarness(c, now=1_780_000_000.0, screen=True)
 
 
 def _lead(i: int, **kw: Any) -> Lead:
@@ -94,7 +100,7 @@ def _lead(i: int, **kw: Any) -> Lead:
 
 
 def test_dnc_added_after_the_hopper_is_refused_before_the_originate() -> None:
-    w = W()
+    w = world()
     w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1), _lead(2)), exhausted=True))
     w.do(ev.DncUpdated(w.now, added=((None, "+442071200001", "optout"),)))
     w.do(ev.AgentJoined(w.now, "1001", "Local/1001@a;2", "u1"))
@@ -107,7 +113,7 @@ def test_dnc_added_after_the_hopper_is_refused_before_the_originate() -> None:
 
 def test_abandoned_number_is_locked_72_hours_unless_agent_guaranteed() -> None:
     comp = {**sim_campaign([])["compliance"], "agent_guaranteed": False}
-    w = W(compliance=comp)
+    w = world(compliance=comp)
     w.do(ev.HistoryLoaded(w.now, (("c1", "+442071200001", "abandoned", w.now - 3600),)))
     w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1),), exhausted=True))
     w.do(ev.AgentJoined(w.now, "1001", "Local/1001@a;2", "u1"))
@@ -120,7 +126,7 @@ def test_abandoned_number_is_locked_72_hours_unless_agent_guaranteed() -> None:
 def test_outside_the_legal_window_is_skipped_to_the_morning() -> None:
     comp = {**sim_campaign([])["compliance"], "schedule": {}}
     del comp["legal_window_override"]
-    w = W(compliance=comp)
+    w = world(compliance=comp)
     w.now = 1_780_000_000.0 - (1_780_000_000 % 86400) + 2 * 3600  # 02:00 UTC
     w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1, timezone="Etc/UTC"),), exhausted=True))
     w.do(ev.AgentJoined(w.now, "1001", "Local/1001@a;2", "u1"))
@@ -129,7 +135,7 @@ def test_outside_the_legal_window_is_skipped_to_the_morning() -> None:
     assert skip.retry_at == w.now + 6 * 3600
 
 
-def _answered_call(w: W, lead: Lead) -> cmd.PlaceCall:
+def _answered_call(w: CoreHarness, lead: Lead) -> cmd.PlaceCall:
     w.do(ev.LeadsLoaded(w.now, "c1", (lead,), exhausted=True))
     w.do(ev.AgentJoined(w.now, "1001", "Local/1001@a;2", "u1"))
     p: cmd.PlaceCall = w.of(cmd.PlaceCall)[-1]
@@ -140,7 +146,7 @@ def _answered_call(w: W, lead: Lead) -> cmd.PlaceCall:
 
 
 def test_disposition_key_in_wrap_up_schedules_a_personal_callback() -> None:
-    w = W(wrap_up_s=30)
+    w = world(wrap_up_s=30)
     p = _answered_call(w, _lead(1))
     w.do(ev.CallHungUp(w.now + 20, p.attempt_id, 16))
     w.do(ev.AgentKey(w.now + 25, "1001", "3", "90"))
@@ -152,7 +158,7 @@ def test_disposition_key_in_wrap_up_schedules_a_personal_callback() -> None:
 
 
 def test_dnc_disposition_adds_the_number_at_once() -> None:
-    w = W(wrap_up_s=30)
+    w = world(wrap_up_s=30)
     p = _answered_call(w, _lead(1))
     w.do(ev.AgentKey(w.now + 5, "1001", "5"))  # pressed while talking: kept
     assert not w.of(cmd.RecordDisposition)
@@ -163,7 +169,7 @@ def test_dnc_disposition_adds_the_number_at_once() -> None:
 
 
 def test_wrap_done_key_ends_the_wrap_up() -> None:
-    w = W(wrap_up_s=30)
+    w = world(wrap_up_s=30)
     p = _answered_call(w, _lead(1))
     w.do(ev.CallHungUp(w.now + 20, p.attempt_id, 16))
     assert w.core.agents["1001"].status.value == "wrap"
@@ -172,7 +178,7 @@ def test_wrap_done_key_ends_the_wrap_up() -> None:
 
 
 def test_callback_goes_to_its_agent_and_waits_for_it_in_grace() -> None:
-    w = W()
+    w = world()
     lead = _lead(1, callback_agent="1002", callback_until=w.now + 600)
     w.do(ev.LeadsLoaded(w.now, "c1", (lead,), exhausted=True))
     w.do(ev.AgentJoined(w.now, "1001", "Local/1001@a;2", "u1"))
@@ -187,7 +193,7 @@ def test_callback_goes_to_its_agent_and_waits_for_it_in_grace() -> None:
 
 
 def test_amd_machine_outcome_is_not_a_live_answer_and_variables_are_sent() -> None:
-    w = W(amd={"enabled": True, "on_machine": "hangup"})
+    w = world(amd={"enabled": True, "on_machine": "hangup"})
     w.do(ev.LeadsLoaded(w.now, "c1", (_lead(1),), exhausted=True))
     w.do(ev.AgentJoined(w.now, "1001", "Local/1001@a;2", "u1"))
     p = w.of(cmd.PlaceCall)[0]
@@ -270,7 +276,7 @@ async def test_store_dnc_skips_callbacks_first(tmp_path: Path) -> None:
 
 
 def test_spent_abandon_budget_stops_over_dialing() -> None:
-    w = W(dial_mode="ratio", dial_ratio=3.0)
+    w = world(dial_mode="ratio", dial_ratio=3.0)
     past = tuple(
         ("c1", f"+4420799{i:05d}", "abandoned" if i == 0 else "answered", w.now - 600)
         for i in range(10)
@@ -284,7 +290,7 @@ def test_spent_abandon_budget_stops_over_dialing() -> None:
 
 
 def test_budget_left_allows_the_ratio() -> None:
-    w = W(dial_mode="ratio", dial_ratio=3.0)
+    w = world(dial_mode="ratio", dial_ratio=3.0)
     w.do(ev.LeadsLoaded(w.now, "c1", tuple(_lead(i) for i in range(1, 10)), exhausted=True))
     w.do(ev.AgentJoined(w.now, "1001", "Local/1001@a;2", "u1"))
     assert len(w.of(cmd.PlaceCall)) == 3

@@ -7,73 +7,29 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialerd.campaign.model import Campaign
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
-from dialerd.core.engine import DialerCore
 from dialerd.core.models import Lead, LeadStatus, Outcome
+from dialerd.core.testing import CoreHarness, campaign, leads, of
 
 
-def campaign(**over: Any) -> Campaign:
-    base: dict[str, Any] = {
-        "name": "c1",
-        "trunk": "Local/{number}@sim-customers",
-        "caller_id": {"name": "Acme", "number": "+442071234567"},
-        "agents": ["1001", "1002", "1003"],
-        "safe_harbor_sound": "custom/safe",
-        "max_lines": 10,
-        "wrap_up_s": 5,
-        "retry": {"busy": {"delay_s": 60, "max_attempts": 2}},
-    }
-    base.update(over)
-    return Campaign.model_validate(base)
-
-
-def leads(n: int, start: int = 1, camp: str = "c1") -> tuple[Lead, ...]:
-    return tuple(
-        Lead(id=i, campaign=camp, phone=f"+4420712{i:05d}") for i in range(start, start + n)
-    )
-
-
-def of(out: list[cmd.Command], kind: type) -> list[Any]:
-    return [c for c in out if isinstance(c, kind)]
-
-
-class World:
-    """Drives a core like the daemon does, keeping every command."""
-
-    def __init__(self, **camp: Any) -> None:
-        self.core = DialerCore(run_id="t")
-        self.now = 1000.0
-        self.out: list[cmd.Command] = []
-        self.do(ev.CampaignLoaded(self.now, campaign(**camp)))
-        self.do(ev.AmiUp(self.now))
-
-    def do(self, e: ev.Event) -> list[cmd.Command]:
-        out = self.core.handle(e)
-        self.out.extend(out)
-        return out
-
-    def at(self, dt: float) -> float:
-        self.now += dt
-        return self.now
-
-    def agent(self, aid: str) -> list[cmd.Command]:
-        return self.do(ev.AgentJoined(self.now, aid, f"Local/{aid}@a;2", f"u-{aid}"))
+def world(**camp: Any) -> CoreHarness:
+    """c1 (agents 1001-1003) with AMI up, at t=1000."""
+    return CoreHarness(campaign(**camp))
 
 
 def test_no_agents_no_calls_but_leads_requested() -> None:
-    w = World()
+    w = world()
     out = w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=True))
     assert of(out, cmd.PlaceCall) == []
     assert of(w.out, cmd.LoadLeads), "the core asks for leads at campaign start"
 
 
 def test_progressive_one_call_per_ready_agent() -> None:
-    w = World()
+    w = world()
     w.do(ev.LeadsLoaded(w.now, "c1", leads(20), exhausted=False))
-    w.agent("1001")
-    out = w.agent("1002")
+    w.join("1001")
+    out = w.join("1002")
     placed = of(w.out, cmd.PlaceCall)
     assert len(placed) == 2
     assert len(of(out, cmd.PlaceCall)) == 1
@@ -84,17 +40,17 @@ def test_progressive_one_call_per_ready_agent() -> None:
 
 
 def test_unassigned_agent_places_nothing() -> None:
-    w = World()
+    w = world()
     w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
-    out = w.agent("9999")
+    out = w.join("9999")
     assert of(out, cmd.PlaceCall) == []
 
 
 def test_answer_redirects_longest_idle_agent() -> None:
-    w = World(dial_mode="ratio", dial_ratio=2.0)
-    w.agent("1002")
+    w = world(dial_mode="ratio", dial_ratio=2.0)
+    w.join("1002")
     w.at(1)
-    w.agent("1001")
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(10), exhausted=False))
     placed = of(w.out, cmd.PlaceCall)
     assert len(placed) == 4
@@ -104,8 +60,8 @@ def test_answer_redirects_longest_idle_agent() -> None:
 
 
 def test_connected_call_ends_answered_then_wrap_then_ready() -> None:
-    w = World()
-    w.agent("1001")
+    w = world()
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(3), exhausted=False))
     (p,) = of(w.out, cmd.PlaceCall)
     w.do(ev.CallAnswered(w.at(2), p.attempt_id, "ch;1"))
@@ -122,8 +78,8 @@ def test_connected_call_ends_answered_then_wrap_then_ready() -> None:
 
 
 def test_unanswered_call_abandoned_after_deadline() -> None:
-    w = World(dial_mode="ratio", dial_ratio=3.0)
-    w.agent("1001")
+    w = world(dial_mode="ratio", dial_ratio=3.0)
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(10), exhausted=False))
     p = of(w.out, cmd.PlaceCall)
     w.do(ev.CallAnswered(w.at(2), p[0].attempt_id, "a;1"))
@@ -137,8 +93,8 @@ def test_unanswered_call_abandoned_after_deadline() -> None:
 
 
 def test_waiting_call_served_when_agent_frees_within_deadline() -> None:
-    w = World(dial_mode="ratio", dial_ratio=2.0, wrap_up_s=0)
-    w.agent("1001")
+    w = world(dial_mode="ratio", dial_ratio=2.0, wrap_up_s=0)
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(10), exhausted=False))
     a, b = of(w.out, cmd.PlaceCall)[:2]
     w.do(ev.CallAnswered(w.at(2), a.attempt_id, "a;1"))
@@ -150,8 +106,8 @@ def test_waiting_call_served_when_agent_frees_within_deadline() -> None:
 
 
 def test_redirect_never_after_deadline() -> None:
-    w = World(dial_mode="ratio", dial_ratio=2.0, wrap_up_s=0)
-    w.agent("1001")
+    w = world(dial_mode="ratio", dial_ratio=2.0, wrap_up_s=0)
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(10), exhausted=False))
     a, b = of(w.out, cmd.PlaceCall)[:2]
     w.do(ev.CallAnswered(w.at(2), a.attempt_id, "a;1"))
@@ -162,8 +118,8 @@ def test_redirect_never_after_deadline() -> None:
 
 
 def test_failed_originate_follows_retry_rules() -> None:
-    w = World()
-    w.agent("1001")
+    w = world()
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(3), exhausted=False))
     (p,) = of(w.out, cmd.PlaceCall)
     w.do(ev.CallHungUp(w.at(1), p.attempt_id, 17))  # Hangup may come first
@@ -175,8 +131,8 @@ def test_failed_originate_follows_retry_rules() -> None:
 
 
 def test_busy_stops_at_max_attempts() -> None:
-    w = World()
-    w.agent("1001")
+    w = world()
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", (Lead(7, "c1", "+442071200007", attempts=1),), False))
     (p,) = of(w.out, cmd.PlaceCall)
     (rec,) = of(w.do(ev.OriginateResult(w.at(1), p.attempt_id, False, 5)), cmd.RecordOutcome)
@@ -185,9 +141,9 @@ def test_busy_stops_at_max_attempts() -> None:
 
 
 def test_lead_loaded_twice_dialed_once() -> None:
-    w = World(dial_mode="ratio", dial_ratio=3.0)
-    w.agent("1001")
-    w.agent("1002")
+    w = world(dial_mode="ratio", dial_ratio=3.0)
+    w.join("1001")
+    w.join("1002")
     one = leads(1)
     w.do(ev.LeadsLoaded(w.now, "c1", one + one, exhausted=False))
     w.do(ev.LeadsLoaded(w.now, "c1", one, exhausted=False))
@@ -195,25 +151,25 @@ def test_lead_loaded_twice_dialed_once() -> None:
 
 
 def test_ami_down_stops_dialing() -> None:
-    w = World()
+    w = world()
     w.do(ev.AmiDown(w.now, "lost"))
     w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
-    assert of(w.agent("1001"), cmd.PlaceCall) == []
+    assert of(w.join("1001"), cmd.PlaceCall) == []
     assert len(of(w.do(ev.AmiUp(w.at(1))), cmd.PlaceCall)) == 1
 
 
 def test_drain_releases_hopper_and_places_nothing() -> None:
-    w = World()
+    w = world()
     w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
     out = w.do(ev.Drain(w.now))
     (rel,) = of(out, cmd.ReleaseLeads)
     assert rel.lead_ids == (1, 2, 3, 4, 5)
-    assert of(w.agent("1001"), cmd.PlaceCall) == []
+    assert of(w.join("1001"), cmd.PlaceCall) == []
 
 
 def test_removed_campaign_stops_dialing_live_calls_finish() -> None:
-    w = World()
-    w.agent("1001")
+    w = world()
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
     (p,) = of(w.out, cmd.PlaceCall)
     w.do(ev.CampaignRemoved(w.at(1), "c1"))
@@ -223,8 +179,8 @@ def test_removed_campaign_stops_dialing_live_calls_finish() -> None:
 
 
 def test_agent_leaving_mid_redirect_does_not_strand_call() -> None:
-    w = World()
-    w.agent("1001")
+    w = world()
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(2), exhausted=False))
     (p,) = of(w.out, cmd.PlaceCall)
     w.do(ev.CallAnswered(w.at(1), p.attempt_id, "a;1"))
@@ -250,13 +206,13 @@ actions = st.lists(
 def test_invariants_under_random_events(script: list[tuple[str, int, float]], mode: str) -> None:
     """Whatever order Asterisk reports things in: no lead in two live calls,
     never more lines than allowed, every call ends in exactly one outcome."""
-    w = World(dial_mode=mode, dial_ratio=2.5, max_lines=4)
+    w = world(dial_mode=mode, dial_ratio=2.5, max_lines=4)
     next_lead = 1
     for kind, k, dt in script:
         w.at(dt)
         live = list(w.core.calls)
         if kind == "join":
-            w.agent(f"100{1 + k % 3}")
+            w.join(f"100{1 + k % 3}")
         elif kind == "leave":
             w.do(ev.AgentLeft(w.now, f"100{1 + k % 3}"))
         elif kind == "load":
@@ -294,8 +250,8 @@ def test_invariants_under_random_events(script: list[tuple[str, int, float]], mo
 
 def test_reason_zero_classified_by_later_hangup_cause() -> None:
     """Asterisk reports a far-end no-answer (cause 19) as Reason 0."""
-    w = World()
-    w.agent("1001")
+    w = world()
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(3), exhausted=False))
     (p,) = of(w.out, cmd.PlaceCall)
     assert of(w.do(ev.OriginateResult(w.at(1), p.attempt_id, False, 0)), cmd.RecordOutcome) == []
@@ -305,8 +261,8 @@ def test_reason_zero_classified_by_later_hangup_cause() -> None:
 
 
 def test_reason_zero_without_cause_fails_after_wait() -> None:
-    w = World()
-    w.agent("1001")
+    w = world()
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(3), exhausted=False))
     (p,) = of(w.out, cmd.PlaceCall)
     w.do(ev.OriginateResult(w.at(1), p.attempt_id, False, 0))
@@ -316,18 +272,18 @@ def test_reason_zero_without_cause_fails_after_wait() -> None:
 
 
 def test_paused_campaign_places_nothing_until_resumed() -> None:
-    w = World()
+    w = world()
     w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
     w.do(ev.CampaignPause(w.now, "c1", True))
-    assert of(w.agent("1001"), cmd.PlaceCall) == []
+    assert of(w.join("1001"), cmd.PlaceCall) == []
     assert len(of(w.do(ev.CampaignPause(w.at(1), "c1", False)), cmd.PlaceCall)) == 1
 
 
 def test_dial_level_cap_limits_lines() -> None:
-    w = World(dial_mode="ratio", dial_ratio=3.0)
+    w = world(dial_mode="ratio", dial_ratio=3.0)
     w.do(ev.SetDialLevel(w.now, "c1", 1.0))
-    w.agent("1001")
-    w.agent("1002")
+    w.join("1001")
+    w.join("1002")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(10), exhausted=False))
     assert len(of(w.out, cmd.PlaceCall)) == 2
     w.do(ev.SetDialLevel(w.at(1), "c1", None))
@@ -335,8 +291,8 @@ def test_dial_level_cap_limits_lines() -> None:
 
 
 def test_agent_pause_waits_for_call_end_and_logout_hangs_up() -> None:
-    w = World(wrap_up_s=0)
-    w.agent("1001")
+    w = world(wrap_up_s=0)
+    w.join("1001")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
     (p,) = of(w.out, cmd.PlaceCall)
     w.do(ev.CallAnswered(w.at(1), p.attempt_id, "a;1"))
@@ -354,12 +310,8 @@ def test_agent_pause_waits_for_call_end_and_logout_hangs_up() -> None:
 # ------------------------------------------------------------------ resync
 
 
-def _agent_ev(w: World, aid: str) -> ev.AgentJoined:
-    return ev.AgentJoined(w.now, aid, f"Local/{aid}@a;2", f"u-{aid}")
-
-
 def test_resync_adopts_earlier_runs_calls_and_closes_dead_ones() -> None:
-    w = World(wrap_up_s=0)
+    w = world(wrap_up_s=0)
     ringing = ev.OpenAttempt("old-1", "c1", Lead(1, "c1", "+442071200001"), w.now - 5)
     in_room = ev.OpenAttempt("old-2", "c1", Lead(2, "c1", "+442071200002"), w.now - 60)
     dead = ev.OpenAttempt("old-3", "c1", Lead(3, "c1", "+442071200003", attempts=1), w.now - 9)
@@ -370,7 +322,7 @@ def test_resync_adopts_earlier_runs_calls_and_closes_dead_ones() -> None:
                 ev.LiveCall("old-1", "L/1;1", "ringing"),
                 ev.LiveCall("old-2", "L/2;1", "room", "1001"),
             ),
-            agents=(_agent_ev(w, "1001"), _agent_ev(w, "1002")),
+            agents=(w.agent_event("1001"), w.agent_event("1002")),
             open_attempts=(ringing, in_room, dead),
         )
     )
@@ -394,9 +346,9 @@ def test_resync_adopts_earlier_runs_calls_and_closes_dead_ones() -> None:
 
 
 def test_lost_originate_kept_until_resync_or_hangup() -> None:
-    w = World()
-    w.agent("1001")
-    w.agent("1002")
+    w = world()
+    w.join("1001")
+    w.join("1002")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
     a, b = of(w.out, cmd.PlaceCall)[:2]
     w.do(ev.AmiDown(w.at(1), "lost"))
@@ -410,21 +362,68 @@ def test_lost_originate_kept_until_resync_or_hangup() -> None:
     assert ra.outcome is Outcome.NO_ANSWER
     # b vanished unseen: the resync closes it as interrupted (retried later)
     w.do(ev.AmiUp(w.at(1)))
-    out = w.do(ev.Resync(w.now, (), (_agent_ev(w, "1001"), _agent_ev(w, "1002")), ()))
+    out = w.do(ev.Resync(w.now, (), (w.agent_event("1001"), w.agent_event("1002")), ()))
     (rb,) = [r for r in of(out, cmd.RecordOutcome) if r.attempt_id == b.attempt_id]
     assert rb.outcome is Outcome.INTERRUPTED and rb.lead.status is LeadStatus.RETRY
 
 
 def test_resync_closes_calls_that_ended_unseen_and_agents_gone() -> None:
-    w = World()
-    w.agent("1001")
-    w.agent("1002")
+    w = world()
+    w.join("1001")
+    w.join("1002")
     w.do(ev.LeadsLoaded(w.now, "c1", leads(5), exhausted=False))
     a = of(w.out, cmd.PlaceCall)[0]
     w.do(ev.CallAnswered(w.at(2), a.attempt_id, "a;1"))
     w.do(ev.CallConnected(w.now, a.attempt_id, "1001"))
     w.do(ev.AmiDown(w.at(10), "lost"))
-    out = w.do(ev.Resync(w.at(5), (), (_agent_ev(w, "1001"),), ()))
+    out = w.do(ev.Resync(w.at(5), (), (w.agent_event("1001"),), ()))
     recs = {r.attempt_id: r for r in of(out, cmd.RecordOutcome)}
     assert recs[a.attempt_id].outcome is Outcome.ANSWERED
     assert "1002" not in w.core.agents, "an agent no longer in a room is logged out"
+
+
+def test_resync_finds_a_previewing_agent_talking_and_the_offer_goes_back() -> None:
+    """An agent with a lead on screen who is found in their room with a
+    customer (an earlier run's call) is talking: the offer is released, never
+    dialed behind their back."""
+    w = world(dial_mode="preview", preview={"timeout_s": 20})
+    w.join("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(2), exhausted=True))
+    assert w.status("1001").value == "preview" and w.core.previewing("c1") == 1
+    old = ev.OpenAttempt("old-1", "c1", Lead(9, "c1", "+442071200009"), w.now - 30)
+    out = w.do(
+        ev.Resync(
+            w.at(1),
+            calls=(ev.LiveCall("old-1", "L/9;1", "room", "1001"),),
+            agents=(w.agent_event("1001"),),
+            open_attempts=(old,),
+        )
+    )
+    assert w.status("1001").value == "talking" and w.core.agents["1001"].call == "old-1"
+    assert [r.lead_ids for r in of(out, cmd.ReleaseLeads)] == [(1,)]
+    assert 1 not in w.core.live_leads and w.core.previewing("c1") == 0
+    assert w.core.campaigns["c1"].talking == 1
+    w.do(ev.Tick(w.at(30)))
+    assert of(w.out, cmd.PlaceCall) == [], "nothing dialed for the talking agent"
+
+
+def test_an_agent_moved_to_another_campaign_mid_call_is_counted_where_they_work() -> None:
+    """The agent's call began in c1, the agent now works for c2: talking and
+    wrap-up are counted in c2 (the harness recounts after every event)."""
+    w = CoreHarness(campaign("c1", agents=["1001"]), campaign("c2", agents=[]))
+    w.join("1001")
+    w.do(ev.LeadsLoaded(w.now, "c1", leads(1), exhausted=True))
+    (p,) = w.placed()
+    w.at(2)
+    w.answer(p.attempt_id)
+    assert w.status("1001").value == "reserved"
+    w.do(ev.CampaignLoaded(w.now, campaign("c1", agents=[])))
+    w.do(ev.CampaignLoaded(w.now, campaign("c2", agents=["1001"])))
+    assert w.core.agents["1001"].campaign == "c2"
+    w.connect(p.attempt_id, "1001")
+    c1, c2 = w.core.campaigns["c1"], w.core.campaigns["c2"]
+    assert (c1.talking, c2.talking) == (0, 1)
+    w.at(30)
+    (rec,) = of(w.hang_up(p.attempt_id), cmd.RecordOutcome)
+    assert rec.outcome is Outcome.ANSWERED and rec.campaign == "c1"
+    assert (c1.talking, c2.talking, c1.wrap, c2.wrap) == (0, 0, 0, 1)

@@ -357,45 +357,24 @@ def test_a_tiny_abandon_target_means_no_abandon_and_more_talk_than_progressive()
 # ------------------------------------------------- paused agents, controller
 
 
-def _core_with_agents(*aids: str) -> tuple[Any, float]:
-    from dialerd.campaign.model import Campaign
-    from dialerd.core import events as ev
-    from dialerd.core.engine import DialerCore
-
-    c = Campaign.model_validate(
-        {
-            "name": "c1",
-            "trunk": "Local/{number}@sim-customers",
-            "caller_id": {"name": "Acme", "number": "+442071234567"},
-            "agents": list(aids),
-            "safe_harbor_sound": "custom/safe",
-            "max_lines": 10,
-            "wrap_up_s": 5,
-        }
-    )
-    core = DialerCore(run_id="t")
-    now = 1000.0
-    core.handle(ev.CampaignLoaded(now, c))
-    core.handle(ev.AmiUp(now))
-    for aid in aids:
-        core.handle(ev.AgentJoined(now, aid, f"Local/{aid}@a;2", f"u-{aid}"))
-    return core, now
-
-
 def test_snapshot_counts_paused_agents_without_scanning() -> None:
     from dialerd.core import events as ev
+    from dialerd.core.testing import CoreHarness, campaign
 
-    core, now = _core_with_agents("1001", "1002", "1003")
+    w = CoreHarness(campaign(agents=["1001", "1002", "1003"], retry={}))
+    for aid in ("1001", "1002", "1003"):
+        w.join(aid)
+    core, now = w.core, w.now
     s = core.snapshot("c1", now)
     assert (s.agents_logged_in, s.agents_paused, s.agents_ready) == (3, 0, 3)
-    core.handle(ev.AgentPause(now + 1, "1001", True))
-    core.handle(ev.AgentPause(now + 1, "1002", True))
-    core.handle(ev.AgentPause(now + 1, "1002", True))  # twice: counted once
+    w.do(ev.AgentPause(now + 1, "1001", True))
+    w.do(ev.AgentPause(now + 1, "1002", True))
+    w.do(ev.AgentPause(now + 1, "1002", True))  # twice: counted once
     s = core.snapshot("c1", now + 1)
     assert (s.agents_logged_in, s.agents_paused, s.agents_ready) == (3, 2, 1)
-    core.handle(ev.AgentPause(now + 2, "1001", False))
+    w.do(ev.AgentPause(now + 2, "1001", False))
     assert core.snapshot("c1", now + 2).agents_paused == 1
-    core.handle(ev.AgentLeft(now + 3, "1002"))  # leaves while paused
+    w.do(ev.AgentLeft(now + 3, "1002"))  # leaves while paused
     s = core.snapshot("c1", now + 3)
     assert (s.agents_logged_in, s.agents_paused) == (2, 0)
 

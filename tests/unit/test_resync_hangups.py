@@ -8,16 +8,14 @@ from dialerd.asterisk.mapping import UnclaimedHangups, to_event
 from dialerd.campaign.model import Campaign
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
-from dialerd.core.engine import DialerCore
 from dialerd.core.models import Lead, Outcome
+from dialerd.core.testing import CoreHarness
 from dialerd.sandbox.scenario import sim_campaign
 
 
 def test_a_hangup_before_the_resync_ends_the_adopted_call() -> None:
-    core = DialerCore(run_id="t")
-    now = 1000.0
-    core.handle(ev.CampaignLoaded(now, Campaign.model_validate({"name": "c1", **sim_campaign([])})))
-    core.handle(ev.AmiUp(now))
+    w = CoreHarness(Campaign.model_validate({"name": "c1", **sim_campaign([])}))
+    core, now = w.core, w.now
     snapshot_at = now + 0.1
     unclaimed = UnclaimedHangups()
     # the far end of old-1 hangs up after the snapshot, before the Resync
@@ -27,14 +25,14 @@ def test_a_hangup_before_the_resync_ends_the_adopted_call() -> None:
         unclaimed.seen(msg, now + 0.2)
     unclaimed.seen({"Event": "Hangup", "Uniqueid": "older", "Cause": "16"}, now - 5)
     oa = ev.OpenAttempt("old-1", "c1", Lead(1, "c1", "+442071200001"), now - 5)
-    core.handle(ev.Resync(snapshot_at, (ev.LiveCall("old-1", "L/1;1", "ringing"),), (), (oa,)))
+    w.do(ev.Resync(snapshot_at, (ev.LiveCall("old-1", "L/1;1", "ringing"),), (), (oa,)))
     assert "old-1" in core.calls and 1 in core.live_leads
     hups = unclaimed.claim(snapshot_at, core.calls, now + 0.3)
     assert [(h.attempt_id, h.cause) for h in hups] == [("old-1", 17)]
     out: list[cmd.Command] = []
     for h in hups:
-        out += core.handle(h)
-    core.handle(ev.Tick(now + 5))
+        out += w.do(h)
+    w.do(ev.Tick(now + 5))
     assert "old-1" not in core.calls and 1 not in core.live_leads
     rec = [c for c in out if isinstance(c, cmd.RecordOutcome)]
     assert rec and rec[0].outcome is Outcome.BUSY
