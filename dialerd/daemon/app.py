@@ -52,7 +52,10 @@ class Daemon(Shell):
         self.campaign_files = CampaignFiles(self)
         if settings.mqtt.enabled:
             self.mqtt = MqttBridge(
-                settings.mqtt, self.supervisor_command, client_id=f"dialerd-{self.run_id}"
+                settings.mqtt,
+                self.supervisor_command,
+                client_id=f"dialerd-{self.run_id}",
+                registry=self.metrics.registry if self.metrics is not None else None,
             )
         self.lifecycle = Lifecycle(
             self,

@@ -58,14 +58,14 @@ async def test_mqtt_pause_stops_new_dials_within_a_second(
     async with running(daemon):
         async with aiomqtt.Client(b.host, b.port, identifier="supervisor") as sup:
             await sup.subscribe("dd/campaign/mq/state")
-            await sup.subscribe("sup/reply")
+            await sup.subscribe("dd/reply/sup")
             await until(lambda: _n_attempts(settings, 6), 30, "dialing to start")
             t_cmd = time.time()
             await sup.publish(
                 "dd/cmd",
-                json.dumps({"command": "pause", "campaign": "mq", "reply_to": "sup/reply"}),
+                json.dumps({"command": "pause", "campaign": "mq", "reply_to": "dd/reply/sup"}),
             )
-            reply = await _next_json(sup, "sup/reply")
+            reply = await _next_json(sup, "dd/reply/sup")
             assert reply["ok"] is True
             await asyncio.sleep(4.0)  # calls in progress finish, none start
             started = [a.started_at for a in await read_attempts(settings, "mq")]
