@@ -19,6 +19,7 @@ event or a log; the limits on wrong PINs are in :mod:`dialerd.login_limits`.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import itertools
@@ -130,9 +131,12 @@ def is_pin_hash(value: str) -> bool:
     return value.startswith(_SCHEME + "$") and value.count("$") == 5
 
 
-#: verified against when the agent is unknown or has no PIN, so the answer
-#: takes as long as for a real agent (and a phone cannot tell ids apart)
-DUMMY_HASH = hash_pin(secrets.token_hex(8))
+@functools.cache
+def dummy_hash() -> str:
+    """Verified against when the agent is unknown or has no PIN, so the
+    answer takes as long as for a real agent (a phone cannot tell ids
+    apart). Made on first use: a scrypt costs ~50 ms, not for every CLI."""
+    return hash_pin(secrets.token_hex(8))
 
 
 # ----------------------------------------------------------------- strength

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from dialerd import login_limits as limits
-from dialerd.agents import AGENT_RE, DUMMY_HASH, MAX_PIN_LEN, AgentsFile, verify_pin
+from dialerd.agents import AGENT_RE, MAX_PIN_LEN, AgentsFile, dummy_hash, verify_pin
 from dialerd.core import commands as cmd
 from dialerd.core.models import AgentStatus
 from dialerd.daemon.agi import AgiSession, serve_agi
@@ -209,7 +209,7 @@ class PhoneLogin:
         stored = await self.shell.need_store().pin_hash(agent) if entry is not None else None
         clear = entry.pin if entry is not None and stored is None else None
         async with self._hashing:
-            good = await asyncio.to_thread(verify_pin, typed, stored or DUMMY_HASH)
+            good = await asyncio.to_thread(verify_pin, typed, stored or dummy_hash())
         if clear is not None:  # a PIN in clear in the file (deprecated)
             good = hmac.compare_digest(clear.encode(), typed.encode())
         known = entry is not None and (stored is not None or clear is not None)
