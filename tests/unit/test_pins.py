@@ -553,3 +553,30 @@ def test_production_asterisk_config_keeps_pins_out_of_logs_and_ami() -> None:
         if ln.replace(" ", "").startswith("read="):
             classes = ln.split("=", 1)[1].replace(" ", "").split(",")
             assert "dtmf" not in classes and "all" not in classes and "agi" not in classes, ln
+
+
+def test_limits_lists_the_counters_and_unlock_clears_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = _settings(tmp_path, '{agents: {"1001": {}}}')
+    cfg = str(tmp_path / "dialerd.yaml")
+
+    async def seed() -> None:
+        store = await open_store(settings)
+        try:
+            await store.save_login_counters(
+                [("phone", "PJSIP/7001", 5.0, 4e9), ("agent", "1001", 2.0, 4e9)]
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    assert main(["agents", "limits", "-c", cfg]) == 0
+    out = capsys.readouterr().out
+    assert "PJSIP/7001" in out and "in " in out and "1001" in out
+    assert main(["agents", "unlock", "--phone", "PJSIP/7001", "-c", cfg]) == 0
+    assert "1 counter(s) cleared" in capsys.readouterr().out
+    assert main(["agents", "unlock", "--all", "-c", cfg]) == 0
+    assert "1 counter(s) cleared" in capsys.readouterr().out
+    assert main(["agents", "limits", "-c", cfg]) == 0
+    assert "no wrong-PIN counters" in capsys.readouterr().out
