@@ -34,6 +34,15 @@ class Metrics:
         )
         self.ami_up = Gauge("dialerd_ami_up", "1 while AMI is logged in", registry=r)
         self.paused = Gauge("dialerd_campaign_paused", "1 while paused", ["campaign"], registry=r)
+        self.login_failures = Counter(
+            "dialerd_login_failures",
+            "Phone logins refused: wrong PIN or unknown agent id",
+            ["reason"],
+            registry=r,
+        )
+        self.login_bursts = Counter(
+            "dialerd_login_bursts", "Bursts of wrong PINs (alert on any increase)", registry=r
+        )
         self._server: Any = None
 
     def serve(self, host: str, port: int) -> Any:

@@ -141,8 +141,29 @@ class MetricsSettings(_Strict):
     port: int = Field(default=9108, ge=1, le=65535)
 
 
+class AgiSettings(_Strict):
+    """The daemon's FastAGI server: the login dialplan runs
+    ``AGI(agi://${DIALER_AGI}/login,<agent>)`` and the daemon asks for the
+    PIN on that socket, so the digits never reach the dialplan, AMI or a log.
+    The daemon sets the ``DIALER_AGI`` global (host:port) on every AMI login.
+    Serves only when ``agents_file`` is set."""
+
+    #: where the server listens; loopback unless Asterisk runs elsewhere
+    host: str = Field(default="127.0.0.1", min_length=1)
+    #: 0: a free port the kernel picks (tests); the dialplan is told
+    port: int = Field(default=4573, ge=0, le=65535)
+    #: what Asterisk dials (host[:port]); default: host and the bound port
+    announce: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.:\[\]-]{1,100}$")
+    #: peers allowed to connect (Asterisk's addresses); others are dropped
+    allow: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: at most this many logins at once (each holds a socket and a thread
+    #: while its PIN is hashed)
+    max_sessions: int = Field(default=50, ge=1, le=10000)
+
+
 class Settings(_Strict):
     ami: AmiSettings
+    agi: AgiSettings = Field(default_factory=AgiSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)

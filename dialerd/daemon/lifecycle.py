@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -49,6 +50,16 @@ from dialerd.store import open_store
 
 log = structlog.get_logger("dialerd")
 
+
+class Service(Protocol):
+    """A part that serves a socket of its own (the phone-login FastAGI):
+    started after the control socket, told each time AMI comes up."""
+
+    async def start(self, stack: contextlib.AsyncExitStack) -> None: ...
+
+    def ami_up(self) -> None: ...
+
+
 #: seconds the last MQTT messages get to leave before the bridge stops
 MQTT_LINGER_S = 0.2
 #: the AMI login is retried with backoff, doubling up to this
@@ -66,6 +77,7 @@ class Lifecycle:
         compliance: ComplianceFeed,
         control_handler: Handler,
         reload: Callable[[], None],
+        services: Sequence[Service] = (),
     ) -> None:
         self.shell = shell
         self.core_loop = core_loop
@@ -74,6 +86,7 @@ class Lifecycle:
         self.compliance = compliance
         self.control_handler = control_handler
         self.reload = reload
+        self.services = tuple(services)
         #: set once AMI is logged in and every task runs
         self.started = asyncio.Event()
         self._stop = asyncio.Event()
@@ -93,6 +106,8 @@ class Lifecycle:
             await self._login_ami()
             await self._start_tasks(stack)
             await self._serve_control(stack)
+            for service in self.services:
+                await service.start(stack)
             self.started.set()
             sdnotify.notify(f"READY=1\nSTATUS=dialing {len(self.shell.campaigns)} campaign(s)")
             await self._stop.wait()
@@ -190,6 +205,8 @@ class Lifecycle:
         sh = self.shell
         sh.put(ev.AmiUp(sh.clock()))
         sh.io_tasks.spawn(resync(sh))
+        for service in self.services:
+            service.ami_up()
 
     async def _start_tasks(self, stack: contextlib.AsyncExitStack) -> None:
         sh = self.shell

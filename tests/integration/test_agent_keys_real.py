@@ -19,6 +19,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from dialerd.agents import hash_pin
 from dialerd.daemon import Daemon
 from dialerd.sandbox.recorder import AmiRecorder
 from dialerd.sandbox.scenario import (
@@ -205,15 +206,22 @@ async def _action(actions: Any, action: str, phone: str, ok: bool) -> bool:
 async def test_login_asking_for_the_agent_id_then_logout_by_key(
     asterisk_sandbox: Any, tmp_path: Path
 ) -> None:
-    """Dialing plain ``8``: the id is asked for, then the PIN; ``**0`` logs
-    out (the channel leaves the room). Agent 2950."""
+    """Dialing plain ``8``: the id is asked for, then the PIN (both by the
+    daemon over FastAGI); ``**0`` logs out (the channel leaves the room).
+    Agent 2950."""
     sb = asterisk_sandbox
     agents = tmp_path / "agents.yaml"
-    agents.write_text('agents:\n  "2950": {name: Eve, pin: "1357"}\n')
+    agents.write_text('agents:\n  "2950": {name: Eve}\n')
     cfg = write_config(
-        tmp_path, sb.ami_user, {"plain8": sim_campaign(["2950"])}, agents_file=str(agents)
+        tmp_path,
+        sb.ami_user,
+        {"plain8": sim_campaign(["2950"])},
+        agents_file=str(agents),
+        agi={"port": 0},
     )
     settings = load_settings(cfg)
+    async with store_session(settings) as s:
+        await s.set_pin_hash("2950", hash_pin("135790"), time.time())
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     daemon = Daemon(settings)
@@ -239,7 +247,7 @@ async def test_login_asking_for_the_agent_id_then_logout_by_key(
         await asyncio.sleep(1.0)  # Answer, then the agent-user prompt starts
         await _press(rec, ch, "2950#")
         await asyncio.sleep(0.8)  # the PIN prompt starts
-        await _press(rec, ch, "1357#")
+        await _press(rec, ch, "135790#")
         await rec.wait_for(
             lambda s: s.get("Event") == "ConfbridgeJoin" and s.get("Conference") == "agent-2950",
             10,

@@ -4,7 +4,7 @@ Originate, abandon accounting, dispositions, AMD variables, the store."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -16,6 +16,7 @@ from dialerd.core import events as ev
 from dialerd.core.models import Lead, LeadStatus, Outcome
 from dialerd.core.testing import CoreHarness
 from dialerd.sandbox.scenario import sim_campaign
+from dialerd.store import open_store
 from dialerd.store.db import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -273,7 +274,7 @@ def test_disposition_user_event_maps_to_the_core_event() -> None:
 
 
 async def test_store_dnc_skips_callbacks_first(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "s.sqlite3")
+    store = cast(Store, await open_store(tmp_path / "s.sqlite3"))  # explain(): SQLite
     try:
         await store.ensure_campaign("c1")
         rows = [(f"+4420712{i:05d}", 5 if i == 1 else 0, None, "{}") for i in (1, 2, 3)]
