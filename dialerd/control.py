@@ -25,7 +25,7 @@ import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -134,21 +134,6 @@ def _answer(line: bytes, handler: Handler) -> dict[str, Any]:
 
 def _dump(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, separators=(",", ":"), default=str) + "\n").encode()
-
-
-# ---------------------------------------------------------- handler owners
-
-
-class ServesControl(Protocol):
-    """Anything with a control handler (the daemon)."""
-
-    def handle_control(self, req: dict[str, Any]) -> dict[str, Any]: ...
-
-
-def daemon_handler(owner: ServesControl) -> Handler:
-    """The handler ``owner`` serves, for a caller that runs the socket
-    itself (a test serving a daemon's handler on a path of its own)."""
-    return owner.handle_control
 
 
 # ------------------------------------------------------------------ client

@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from dialerd.cli import main
-from dialerd.control import daemon_handler, serve_control
+from dialerd.control import serve_control
 from dialerd.core import commands as cmd
 from dialerd.daemon import Daemon
 from dialerd.sandbox.recorder import AmiRecorder
@@ -127,7 +127,7 @@ async def test_status_pause_resume_and_report_on_a_known_campaign(
     daemon = Daemon(settings, on_command=on_command)
     # until the daemon serves its own socket (control_socket setting), the
     # test serves the very handler the daemon will
-    server = None if wired else await serve_control(sock, daemon_handler(daemon))
+    server = None if wired else await serve_control(sock, daemon.handle_control)
     run = asyncio.create_task(daemon.run())
     try:
         await asyncio.wait_for(daemon.started.wait(), 30)
