@@ -15,16 +15,15 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from dialerd.asterisk import mapping
-from dialerd.asterisk.ami import AmiAuthError, AmiClient, AmiConnectionLost, Message
+from dialerd.asterisk.ami import AmiAuthError, AmiClient, AmiConnectionLost
 from dialerd.core.commands import Hangup, PlaceCall
 from dialerd.sandbox.asterisk import AmiCredentials, AsteriskSandbox
-from dialerd.sandbox.recorder import AmiRecorder, Seen
+from dialerd.sandbox.recorder import AmiRecorder, Seen, Watch
 from dialerd.sandbox.wait import until
 
 pytestmark = pytest.mark.asterisk
@@ -33,22 +32,6 @@ pytestmark = pytest.mark.asterisk
 LONG_TALK = "442070001100"
 #: ring until the Originate's own Timeout
 RING_FOREVER = "442070009000"
-
-
-@dataclass
-class Watch:
-    events: list[Message] = field(default_factory=list)
-    ups: int = 0
-    downs: list[str] = field(default_factory=list)
-
-    def on_event(self, msg: Message) -> None:
-        self.events.append(msg)
-
-    def on_up(self) -> None:
-        self.ups += 1
-
-    def on_down(self, why: str) -> None:
-        self.downs.append(why)
 
 
 def client_for(cred: AmiCredentials, watch: Watch, secret: str | None = None) -> AmiClient:

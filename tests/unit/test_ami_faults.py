@@ -29,6 +29,7 @@ from dialerd.asterisk.ami import (
     Message,
 )
 from dialerd.asterisk.safety import UnsafeValue
+from dialerd.sandbox.recorder import Watch
 from dialerd.sandbox.wait import until
 
 GREETING = b"Asterisk Call Manager/9.0.0\r\n"
@@ -156,24 +157,6 @@ class FakeAmi:
                 conn.send(Response="Success", ActionID=aid, Message="Originate successfully queued")
         else:
             conn.send(Response="Success", ActionID=aid, Message=f"{action} done")
-
-
-@dataclass
-class Watch:
-    """What the client reported through its callbacks."""
-
-    events: list[Message] = field(default_factory=list)
-    ups: int = 0
-    downs: list[str] = field(default_factory=list)
-
-    def on_event(self, msg: Message) -> None:
-        self.events.append(msg)
-
-    def on_up(self) -> None:
-        self.ups += 1
-
-    def on_down(self, why: str) -> None:
-        self.downs.append(why)
 
 
 @pytest.fixture
