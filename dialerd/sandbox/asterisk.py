@@ -417,7 +417,10 @@ class AsteriskSandbox:
             wizard = etc / "pjsip_wizard.conf"
             wizard.write_text(
                 _replace_in_section(
-                    wizard.read_text(), "trunk-out", "remote_hosts", f"127.0.0.1:{self.carrier_port}"
+                    wizard.read_text(),
+                    "trunk-out",
+                    "remote_hosts",
+                    f"127.0.0.1:{self.carrier_port}",
                 )
             )
         # SIP agent phones for the real-softphone tests, from the production

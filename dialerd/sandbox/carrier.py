@@ -125,6 +125,7 @@ class SippCarrier:
         binding it (parallel test runs): a new pair of ports is tried then.
         """
         last = ""
+        self.workdir.mkdir(parents=True, exist_ok=True)
         for _ in range(tries):
             self.port = free_port(socket.SOCK_DGRAM)
             self.media_port = free_port(socket.SOCK_DGRAM)
