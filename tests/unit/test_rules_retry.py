@@ -24,7 +24,7 @@ CARRIER = [
     # final failure that would burn the lead (it was "failed" before)
     pytest.param(0, 27, Outcome.CONGESTION, id="502 Bad Gateway"),
     pytest.param(0, 1, Outcome.FAILED, id="404 Not Found"),
-    # the callee (603) or the carrier (403) refused: a failure, never a quick
+    # the callee declined: a failure, never a quick
     # congestion retry of someone who declined the call
     pytest.param(0, 21, Outcome.FAILED, id="603 Decline"),
     pytest.param(3, 19, Outcome.NO_ANSWER, id="ringing until the Originate Timeout"),
