@@ -5,7 +5,9 @@ with the production ``asterisk-conf/`` plus a simulated-customers dialplan;
 ``dialerd.sandbox.agents`` logs simulated agents in and out over AMI;
 ``dialerd.sandbox.scenario`` writes configurations and seeds campaigns
 (``seed_campaign``); ``until`` waits for a condition; ``asterisk_view``
-checks the daemon's attempts against Asterisk's own events.
+checks the daemon's attempts against Asterisk's own events;
+``dialerd.sandbox.carrier`` runs a sipp carrier behind the production PJSIP
+trunk (start the sandbox with ``carrier_port``).
 CLI: ``python -m dialerd.sandbox {build,start,stop,status}``.
 """
 

@@ -15,7 +15,10 @@ the same free port one after the other.
 The PRODUCTION ``asterisk-conf/`` is copied in unchanged except for what a
 sandbox must differ in: ``[directories]``, the AMI port and secrets, the SIP
 bind port, and the ``#include`` of the simulated customers/agents dialplan
-(``extensions_sim.conf``, never part of production). The daemon logs in as
+(``extensions_sim.conf``, never part of production); with ``carrier_port``
+also the outbound trunk's address (``trunk-out``'s ``remote_hosts``), so a
+simulated carrier on loopback (:mod:`dialerd.sandbox.carrier`) answers the
+calls the production trunk places. The daemon logs in as
 the production ``dialerd`` AMI user with its production event filters, so
 tests exercise the filters the daemon will really see.
 """
@@ -198,6 +201,7 @@ class AsteriskSandbox:
         *,
         ami_port: int | None = None,
         sip_port: int | None = None,
+        carrier_port: int | None = None,
         boot_timeout: float = 30.0,
         keep_files: bool = False,
         instance: str | None = None,
@@ -206,6 +210,9 @@ class AsteriskSandbox:
         self.conf_dir = Path(conf_dir or default_conf_dir())
         self.port = ami_port or free_port(socket.SOCK_STREAM)
         self.sip_port = sip_port or free_port(socket.SOCK_DGRAM)
+        #: UDP port of a carrier on loopback that ``trunk-out`` sends its
+        #: calls to; None keeps the production (documentation) address
+        self.carrier_port = carrier_port
         self.boot_timeout = boot_timeout
         self.keep_files = keep_files or bool(os.environ.get("DIALERD_SANDBOX_KEEP"))
         #: the production AMI user; the daemon logs in with these
@@ -404,6 +411,18 @@ class AsteriskSandbox:
         pjsip = (etc / "pjsip.conf").read_text()
         pjsip = _replace_in_section(pjsip, "transport-udp", "bind", f"127.0.0.1:{self.sip_port}")
         (etc / "pjsip.conf").write_text(pjsip)
+        if self.carrier_port is not None:
+            # the production trunk, pointed at the simulated carrier: only
+            # its address changes, every other line is as shipped
+            wizard = etc / "pjsip_wizard.conf"
+            wizard.write_text(
+                _replace_in_section(
+                    wizard.read_text(),
+                    "trunk-out",
+                    "remote_hosts",
+                    f"127.0.0.1:{self.carrier_port}",
+                )
+            )
         # SIP agent phones for the real-softphone tests, from the production
         # template, exactly as README tells an admin to add one
         with open(etc / "pjsip_wizard.conf", "a") as f:
