@@ -135,7 +135,7 @@ SENSITIVITY: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = 
     ("both", {"time_to_answer": _u(10.5, 11.5)}, {"cv": 0.05}, {}),
     ("time to answer U(3.5, 4.5) s", {"time_to_answer": _u(3.5, 4.5)}, {}, {}),
     ("answer rate 0.95", {"answer_rate": 0.95}, {}, {}),
-    ("connect deadline 1.9 s", {}, {}, {"connect_deadline_s": 1.9}),
+    ("connect deadline 1.7 s", {}, {}, {"connect_deadline_s": 1.7}),
 ]
 
 

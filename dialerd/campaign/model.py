@@ -314,8 +314,9 @@ class Campaign(_Strict):
     ring_timeout_s: int = Field(default=25, ge=5, le=120)
     wrap_up_s: float = Field(default=10.0, ge=0, le=3600)
     #: the core stops trying to connect an answered call after this long; the
-    #: dialplan's own fail-safe plays the message at 2 s, so it must be below 2
-    connect_deadline_s: float = Field(default=1.5, gt=0, lt=2.0)
+    #: dialplan's own fail-safe plays the message at 1.8 s (inside the law's
+    #: 2 s), so it must be below 1.7, leaving a Redirect time to land
+    connect_deadline_s: float = Field(default=1.5, gt=0, le=1.7)
     #: Playback() path (without extension) of the safe-harbor recording
     safe_harbor_sound: str
     #: above 0.03 only with ``compliance.abandon_target_override`` (check-config)

@@ -74,7 +74,7 @@ async def test_safe_harbor_plays_with_daemon_killed(asterisk_sandbox: Any, tmp_p
     assert proc.returncode == -signal.SIGKILL
     assert asyncio.get_running_loop().time() - killed_at < 15
     delay = harbor.at - second.at
-    assert 1.9 <= delay <= 2.6, f"safe-harbor message {delay:.3f} s after the answer"
+    assert 1.75 <= delay < 2.0, f"safe-harbor message {delay:.3f} s after the answer"
     # the message (vm-goodbye) is played, then the dialplan hangs up
     assert 0.3 < hangup.at - harbor.at < 8.0
     # the first customer, connected before the kill, is still with the agent
