@@ -24,9 +24,9 @@ from dialerd.rules.retry import decide, outcome_for_reason
 
 #: a Reason 0 failure waits this long for the hangup cause that classifies it
 CAUSE_WAIT_S = 2.0
-#: a call with no Originate verdict this long past its ring timeout is
-#: ended as interrupted (the shell always posts one, even on errors; this is
-#: the backstop that frees its line, its lead and a drain)
+#: a call still unanswered this long past its ring timeout is ended as
+#: interrupted (the shell always posts a verdict, even on errors; this is the
+#: backstop that frees its line, its lead and a drain)
 VERDICT_GRACE_S = 90.0
 
 _C = CallState
@@ -270,13 +270,15 @@ def end_cause_waits(cx: CoreContext, now: float) -> None:
 
 
 def end_unanswered_originates(cx: CoreContext, now: float) -> None:
-    """Calls still waiting for their Originate's verdict past the deadline
-    set when they were placed: interrupted (their line, lead and agent are
-    freed; the retry rules decide when the lead is dialed again)."""
+    """Calls still unanswered past the deadline set when they were placed
+    (no verdict came, or it was lost with the AMI link and neither a Hangup
+    nor a Resync settled them): by then Asterisk has given up ringing, so
+    they are interrupted (their line, lead and agent are freed; the retry
+    rules decide when the lead is dialed again)."""
     while cx.verdicts and cx.verdicts[0][0] <= now:
         _deadline, aid = heapq.heappop(cx.verdicts)
         call = cx.calls.get(aid)
-        if call is not None and call.state is _C.DIALING and not call.originate_done:
+        if call is not None and call.state is _C.DIALING:
             finish(cx, call, Outcome.INTERRUPTED, now, "no Originate verdict in time")
 
 

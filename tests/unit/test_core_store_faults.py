@@ -118,3 +118,14 @@ def test_the_watchdog_leaves_a_call_with_a_verdict_alone() -> None:
     h.connect(p.attempt_id, "1001")
     h.tick(c.ring_timeout_s + VERDICT_GRACE_S + 10)
     assert p.attempt_id in h.core.calls and not h.of(cmd.RecordOutcome)
+
+
+def test_a_call_whose_verdict_was_lost_with_ami_is_ended_by_the_watchdog() -> None:
+    c = campaign()
+    h = CoreHarness(c)
+    h.load(leads(1))
+    h.join("1001")
+    (p,) = h.placed()
+    h.do(ev.OriginateResult(h.at(1.0), p.attempt_id, False, None, "lost", lost=True))
+    h.tick(c.ring_timeout_s + VERDICT_GRACE_S)
+    assert [r.outcome for r in h.of(cmd.RecordOutcome)] == [Outcome.INTERRUPTED]
