@@ -46,6 +46,12 @@ BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
 #: a write still failing logs again every this many tries (not every one)
 LOG_EVERY_TRIES = 20
+#: a store down again within this long of coming up is flapping (its checks
+#: pass, the real calls fail): each time, it is checked again only after a
+#: longer hold, doubling from 1 s up to the cap, so a lead is not tried
+#: in a hot loop
+FLAP_WINDOW_S = 10.0
+FLAP_HOLD_MAX_S = 30.0
 
 
 def transient(exc: BaseException) -> bool:
@@ -109,6 +115,10 @@ class StoreWriter:
         #: store calls outside the queue that failed, each with the check
         #: that clears it (None: any write that works again)
         self._faults: dict[str, Check | None] = {}
+        #: flap damping (monotonic times): see FLAP_WINDOW_S
+        self._up_mono: float | None = None
+        self._down_mono = 0.0
+        self._hold_s = 0.0
         #: writes taken by the store since start, and writes rejected
         self.written = 0
         self.rejected = 0
@@ -159,9 +169,15 @@ class StoreWriter:
     # -------------------------------------------------------------- health
 
     def _down(self, reason: str) -> None:
+        mono = time.monotonic()
+        if self._up_mono is not None and mono - self._up_mono < FLAP_WINDOW_S:
+            self._hold_s = min(max(self._hold_s * 2, 1.0), FLAP_HOLD_MAX_S)
+        else:
+            self._hold_s = 0.0
+        self._down_mono = mono
         self.down_reason = reason
         self.down_since = self._clock()
-        log.error("store.down", reason=reason, pending=self.pending)
+        log.error("store.down", reason=reason, pending=self.pending, hold_s=self._hold_s)
         self._on_health(reason)
 
     def _up(self) -> None:
@@ -171,6 +187,7 @@ class StoreWriter:
         )
         self.down_reason = None
         self.down_since = None
+        self._up_mono = time.monotonic()
         self._on_health(None)
 
     # -------------------------------------------------------------- writer
@@ -213,6 +230,8 @@ class StoreWriter:
 
     async def _check(self) -> bool:
         """Try every failure's check once; True when all have cleared."""
+        if time.monotonic() < self._down_mono + self._hold_s:
+            return False  # flapping: hold off a while
         store = self._store()
         for op, check in list(self._faults.items()):
             try:

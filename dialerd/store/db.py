@@ -175,11 +175,27 @@ class Store:
     PROBE_PAD = 12_288
 
     async def check_writable(self, now: float) -> None:
+        """Writes a few pages (the probe row) and passes through what a
+        write-ahead touches (an attempt row and every index on attempts,
+        a lead row and the hopper's indexes), leaving no change behind."""
         async with self._tx() as db:
+            # the probe's attempt row has no lead: checked at COMMIT, when
+            # it is gone again (the pragma ends with the transaction)
+            await db.execute("PRAGMA defer_foreign_keys = ON")
             # REPLACE deletes and re-inserts: every page of the row is written
             await db.execute(
                 "INSERT OR REPLACE INTO store_probe (id, at, pad) VALUES (1, ?, randomblob(?))",
                 (now, self.PROBE_PAD),
+            )
+            await db.execute(
+                "INSERT INTO attempts (id, campaign, lead_id, phone, state, started_at) "
+                "VALUES ('~probe', '', 0, '', 'dialing', ?)",
+                (now,),
+            )
+            await db.execute("DELETE FROM attempts WHERE id = '~probe'")
+            await db.execute(
+                "UPDATE leads SET status = status, held = held "
+                "WHERE id = (SELECT MIN(id) FROM leads)"
             )
 
     async def ensure_campaign(self, name: str) -> None:
