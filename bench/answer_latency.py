@@ -20,22 +20,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dialerd.campaign.loader import load_campaign_file
 from dialerd.daemon import Daemon
 from dialerd.logs import configure
 from dialerd.sandbox.asterisk import AsteriskSandbox
 from dialerd.sandbox.recorder import AmiRecorder
-from dialerd.sandbox.scenario import (
-    ANSWER,
-    login_agents,
-    sim_campaign,
-    sim_number,
-    write_config,
-    write_csv,
-)
-from dialerd.settings import load_settings
-from dialerd.store.db import Store
-from dialerd.store.importer import import_csv
+from dialerd.sandbox.scenario import ANSWER, login_agents, seed_campaign, sim_campaign, sim_number
+from dialerd.sandbox.wait import until
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -49,27 +39,23 @@ async def run(
     agents = [f"{base}{i:02d}" for i in range(1, n_agents + 1)]
     numbers = [sim_number(i, ANSWER, i % 2, 1) for i in range(calls)]
     body = sim_campaign(agents, wrap_up_s=0, connect_tone=tone)
-    cfg = write_config(work, sb.ami_user, {"latency": body})
-    settings = load_settings(cfg)
-    camp = load_campaign_file(work / "campaigns" / "latency.yaml")
-    store = await Store.open(Path(settings.store.path))
-    await store.ensure_campaign("latency")
-    await import_csv(store, camp, write_csv(work / "leads.csv", numbers), "GB")
-    await store.close()
+    settings = await seed_campaign(work, sb.ami_user, {"latency": body}, {"latency": numbers})
 
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
     task = asyncio.create_task(daemon.run())
-    while True:
-        await asyncio.sleep(1)
+
+    def finished() -> bool:
         joined = {s.get("Uniqueid") for s in rec.named("ConfbridgeJoin")}
         answered = rec.named("UserEvent", UserEvent="DialerAnswered")
         done = sum(1 for s in answered if s.get("Attempt") in joined)
         print(f"\r{done}/{calls} answered calls connected", end="", file=sys.stderr)
-        if done >= calls or task.done():
-            break
+        return done >= calls or task.done()
+
+    # a generous bound: every call rings at most 1 s and talks 1 s
+    await until(finished, 60 + 10 * calls, "every answered call connected", interval=1.0)
     print(file=sys.stderr)
     daemon.request_stop()
     await task

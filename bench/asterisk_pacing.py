@@ -31,13 +31,10 @@ from dialerd.sandbox.scenario import (
     Mix,
     login_agents,
     make_leads,
+    read_attempts,
+    seed_campaign,
     sim_campaign,
-    write_config,
-    write_csv,
 )
-from dialerd.settings import load_settings
-from dialerd.store.db import Store
-from dialerd.store.importer import import_csv
 
 #: answer rate 0.30, the rest mostly ring-then-fail like real lists do
 MIX = Mix(answer=0.30, busy=0.15, no_answer=0.35, congestion=0.1, rejected=0.05, unallocated=0.05)
@@ -47,16 +44,12 @@ async def one(mode: str, minutes: float, n_agents: int, work: Path) -> dict[str,
     agents = [f"5{i:03d}" for i in range(n_agents)]
     numbers = make_leads(7000, MIX, seed=3, talk=(8, 40), ring=(2, 9))
     with AsteriskSandbox() as sb:
-        cfg = write_config(
+        settings = await seed_campaign(
             work,
             sb.ami_user,
             {"pace": sim_campaign(agents, dial_mode=mode, max_lines=5 * n_agents, wrap_up_s=3)},
+            {"pace": numbers},
         )
-        settings = load_settings(cfg)
-        store = await Store.open(Path(settings.store.path))
-        await store.ensure_campaign("pace")
-        await import_csv(store, "pace", write_csv(work / "leads.csv", numbers), "GB")
-        await store.close()
         h = sb.harness_user
         rec = await AmiRecorder.connect(h)
         await login_agents(rec, agents, timeout=60)
@@ -78,11 +71,7 @@ async def one(mode: str, minutes: float, n_agents: int, work: Path) -> dict[str,
         await task
         print(file=sys.stderr)
         rec.close()
-        store = await Store.open(Path(settings.store.path))
-        try:
-            attempts = await store.list_attempts("pace")
-        finally:
-            await store.close()
+        attempts = await read_attempts(settings, "pace")
     # talk time inside the measured window, per agent-second logged in
     talk = 0.0
     for a in attempts:

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 import phonenumbers  # noqa: E402
 
-from dialerd.store import importer  # noqa: E402
-from dialerd.store.db import HOPPER_SQL, Store  # noqa: E402
+from dialerd.store import importer, open_store  # noqa: E402
+from dialerd.store.db import HOPPER_SQL  # noqa: E402
 
 
 def write_csv(path: Path, n: int, seed: int = 1) -> None:
@@ -97,7 +97,7 @@ async def run(rows: int, workdir: Path) -> list[tuple[str, str]]:
     size_mb = csv_path.stat().st_size / 1e6
     rss_before = peak_rss_mb()
 
-    store = await Store.open(workdir / "bench.sqlite3")
+    store = await open_store(workdir / "bench.sqlite3")
     try:
         t = time.perf_counter()
         rep = await importer.import_csv(store, "bench", csv_path, "GB", now=1_000.0)

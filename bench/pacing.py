@@ -31,8 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dialerd.sim.cli import aggregate  # noqa: E402
 from dialerd.sim.scenario import Scenario, load_scenario  # noqa: E402
+from dialerd.sim.summary import aggregate  # noqa: E402
 from dialerd.sim.world import Result, simulate  # noqa: E402
 
 REF = ROOT / "bench" / "scenarios" / "reference.yaml"

@@ -50,8 +50,8 @@ from dialerd.campaign.model import Campaign  # noqa: E402
 from dialerd.pacing.policies import PacingSnapshot, Policy  # noqa: E402
 from dialerd.pacing.predictive import Predictive  # noqa: E402
 from dialerd.pacing.tracker import HORIZON_POINTS  # noqa: E402
-from dialerd.sim.cli import aggregate  # noqa: E402
 from dialerd.sim.scenario import Dist, load_scenario  # noqa: E402
+from dialerd.sim.summary import aggregate  # noqa: E402
 from dialerd.sim.world import Result, simulate  # noqa: E402
 
 REF = ROOT / "bench" / "scenarios" / "reference.yaml"

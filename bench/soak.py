@@ -24,9 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +33,11 @@ import aiomqtt
 import yaml
 
 from dialerd.sandbox.asterisk import AmiCredentials, AsteriskSandbox
+from dialerd.sandbox.asterisk_view import asterisk_view
 from dialerd.sandbox.broker import MosquittoBroker
 from dialerd.sandbox.recorder import AmiRecorder
-from dialerd.sandbox.scenario import (
-    Mix,
-    login_agents,
-    make_leads,
-    sim_campaign,
-    write_config,
-    write_csv,
-)
+from dialerd.sandbox.scenario import Mix, login_agents, make_leads, seed_campaign, sim_campaign
 from dialerd.sandbox.tcpproxy import TcpProxy
-from dialerd.settings import load_settings
-from dialerd.store.db import Store
-from dialerd.store.importer import import_csv
 
 REPO = Path(__file__).resolve().parents[1]
 MIX = Mix(answer=0.5, busy=0.15, no_answer=0.15, congestion=0.1, rejected=0.05, unallocated=0.05)
@@ -60,14 +50,15 @@ class Row:
     state: str
     outcome: str | None
     status: str
+    phone: str = ""
 
 
 def read_store(path: Path) -> tuple[list[Row], list[Row]]:
     con = sqlite3.connect(path)
     try:
         attempts = [
-            Row(r[0], r[1], r[2], r[3], "")
-            for r in con.execute("SELECT id, lead_id, state, outcome FROM attempts")
+            Row(r[0], r[1], r[2], r[3], "", r[4])
+            for r in con.execute("SELECT id, lead_id, state, outcome, phone FROM attempts")
         ]
         leads = [
             Row(r[0], r[0], "", None, r[1]) for r in con.execute("SELECT id, status FROM leads")
@@ -165,10 +156,13 @@ class Soak:
             camp = sim_campaign(
                 self.agents, dial_mode="ratio", dial_ratio=1.4, max_lines=200, wrap_up_s=2.0
             )
-            self.cfg = write_config(
+            n_leads = 7900
+            numbers = make_leads(n_leads, MIX, seed=5, talk=(3, 15), ring=(1, 5))
+            settings = await seed_campaign(
                 self.work,
                 ami,
                 {"soak": camp},
+                {"soak": numbers},
                 mqtt={
                     "enabled": True,
                     "host": self.broker.host,
@@ -177,13 +171,7 @@ class Soak:
                 },
                 drain_timeout_s=60,
             )
-            settings = load_settings(self.cfg)
-            n_leads = 7900
-            numbers = make_leads(n_leads, MIX, seed=5, talk=(3, 15), ring=(1, 5))
-            store = await Store.open(Path(settings.store.path))
-            await store.ensure_campaign("soak")
-            await import_csv(store, "soak", write_csv(self.work / "leads.csv", numbers), "GB")
-            await store.close()
+            self.cfg = self.work / "dialerd.yaml"
             rec = await self.recorder()
             await login_agents(rec, self.agents, timeout=60)
             self.start_daemon()
@@ -224,31 +212,8 @@ class Soak:
     def verdict(
         self, attempts: list[Any], leads: list[Any], elapsed: float, rc: int
     ) -> dict[str, Any]:
-        by_id = {a.id: a for a in attempts}
-        created: Counter[str] = Counter()
-        start: dict[str, float] = {}
-        end: dict[str, float] = {}
-        for rec in self.recs:
-            for s in rec.events:
-                uid = s.get("Uniqueid")
-                if uid not in by_id:
-                    continue
-                if s.get("Event") == "Newchannel":
-                    created[uid] += 1
-                    start.setdefault(uid, s.at)
-                elif s.get("Event") == "Hangup":
-                    end[uid] = s.at
-        double_channel = sum(1 for v in created.values() if v > 1)
-        spans: dict[int, list[tuple[float, float]]] = defaultdict(list)
-        for uid, t in start.items():
-            e = end.get(uid)
-            if e is None:  # its Hangup was not seen: Asterisk restarted under it
-                e = min((g for g in self.gone_at if g >= t), default=float("inf"))
-            spans[by_id[uid].lead_id].append((t, e))
-        overlaps = 0
-        for lst in spans.values():
-            lst.sort()
-            overlaps += sum(1 for (_a, e1), (s2, _b) in pairwise(lst) if s2 < e1)
+        # what Asterisk itself saw, by the same checker as the recovery tests
+        view = asterisk_view(self.recs, attempts, self.gone_at)
         outcomes = Counter(a.outcome for a in attempts)
         lost = sum(1 for ld in leads if ld.status == "dialing")
         open_attempts = sum(1 for a in attempts if a.state != "done")
@@ -264,7 +229,9 @@ class Soak:
             "faults_injected": dict(self.faults),
             "final_drain_exit_code": rc,
             "leads_lost": lost + open_attempts,
-            "double_dials": double_channel + overlaps,
+            "double_dials": view.double_dials,
+            "asterisk_view": view.figures(),
+            "max_originates_per_number": max(view.originates_per_number.values(), default=0),
             "outcomes": dict(outcomes),
         }
 

@@ -8,7 +8,11 @@ the live figures, anything else a supervisor command). This module knows
 nothing of the daemon, so the CLI's client side imports no daemon code and
 the server can be tested with any handler.
 
-Access is the file's: mode 0660, so the daemon's user and group only.
+Access is the file's: mode 0660, so the daemon's user and group only. Even
+so a request is read as hostile: a line longer than :data:`MAX_LINE` is
+refused (and the connection closed), and a line is parsed by
+:func:`dialerd.wire.loads` (depth, numbers and strings bounded); each
+refusal is an error reply, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,13 +25,23 @@ import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+import structlog
+
+from dialerd.wire import WireError, loads
 
 DEFAULT_SOCKET = "/run/dialerd/control.sock"
-#: a request line longer than this is refused (and the connection closed)
-MAX_LINE = 64 * 1024
+#: a request line longer than this is refused (and the connection closed);
+#: a request is a handful of short fields
+MAX_LINE = 8 * 1024
+#: ``[`` / ``{`` nesting allowed in a request (requests are flat objects)
+MAX_DEPTH = 8
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+log = structlog.get_logger("dialerd.control")
 
 
 class ControlError(RuntimeError):
@@ -78,7 +92,9 @@ async def serve_control(path: str | Path, handler: Handler) -> asyncio.AbstractS
                 try:
                     line = await reader.readline()
                 except (ValueError, asyncio.LimitOverrunError):
-                    writer.write(_dump({"ok": False, "error": "request too long"}))
+                    msg = f"request too long (at most {MAX_LINE} bytes)"
+                    writer.write(_dump({"ok": False, "error": msg}))
+                    await writer.drain()
                     break
                 if not line:
                     break
@@ -104,34 +120,20 @@ async def serve_control(path: str | Path, handler: Handler) -> asyncio.AbstractS
 
 def _answer(line: bytes, handler: Handler) -> dict[str, Any]:
     try:
-        obj = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return {"ok": False, "error": f"bad JSON: {exc}"}
+        obj = loads(line, max_bytes=MAX_LINE, max_depth=MAX_DEPTH)
+    except WireError as exc:
+        return {"ok": False, "error": f"bad request: {exc}"}
     if not isinstance(obj, dict):
         return {"ok": False, "error": "a request is a JSON object"}
     try:
         return handler(obj)
     except Exception as exc:  # the socket outlives a bad request
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        log.exception("control.handler_failed")
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]}
 
 
 def _dump(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, separators=(",", ":"), default=str) + "\n").encode()
-
-
-# ---------------------------------------------------------- handler owners
-
-
-class ServesControl(Protocol):
-    """Anything with a control handler (the daemon)."""
-
-    def handle_control(self, req: dict[str, Any]) -> dict[str, Any]: ...
-
-
-def daemon_handler(owner: ServesControl) -> Handler:
-    """The handler ``owner`` serves, for a caller that runs the socket
-    itself (a test serving a daemon's handler on a path of its own)."""
-    return owner.handle_control
 
 
 # ------------------------------------------------------------------ client

@@ -59,6 +59,15 @@ class Metrics:
             ["event"],
             registry=r,
         )
+        self.login_failures = Counter(
+            "dialerd_login_failures",
+            "Phone logins refused: wrong PIN or unknown agent id",
+            ["reason"],
+            registry=r,
+        )
+        self.login_bursts = Counter(
+            "dialerd_login_bursts", "Bursts of wrong PINs (alert on any increase)", registry=r
+        )
         self._server: Any = None
 
     def serve(self, host: str, port: int) -> Any:

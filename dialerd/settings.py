@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from dialerd.campaign.loader import load_yaml_model
+from dialerd.campaign.loader import Site, load_yaml_model
+from dialerd.campaign.model import TRUNK_NAME_RE, check_trunk_template
 
 #: what AMI accepts in a Username header without quoting games
 _AMI_USER_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
@@ -140,8 +141,29 @@ class MetricsSettings(_Strict):
     port: int = Field(default=9108, ge=1, le=65535)
 
 
+class AgiSettings(_Strict):
+    """The daemon's FastAGI server: the login dialplan runs
+    ``AGI(agi://${DIALER_AGI}/login,<agent>)`` and the daemon asks for the
+    PIN on that socket, so the digits never reach the dialplan, AMI or a log.
+    The daemon sets the ``DIALER_AGI`` global (host:port) on every AMI login.
+    Serves only when ``agents_file`` is set."""
+
+    #: where the server listens; loopback unless Asterisk runs elsewhere
+    host: str = Field(default="127.0.0.1", min_length=1)
+    #: 0: a free port the kernel picks (tests); the dialplan is told
+    port: int = Field(default=4573, ge=0, le=65535)
+    #: what Asterisk dials (host[:port]); default: host and the bound port
+    announce: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.:\[\]-]{1,100}$")
+    #: peers allowed to connect (Asterisk's addresses); others are dropped
+    allow: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: at most this many logins at once (each holds a socket and a thread
+    #: while its PIN is hashed)
+    max_sessions: int = Field(default=50, ge=1, le=10000)
+
+
 class Settings(_Strict):
     ami: AmiSettings
+    agi: AgiSettings = Field(default_factory=AgiSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
@@ -157,6 +179,15 @@ class Settings(_Strict):
     #: agents and their PINs (``dialerd.agents``); None: no agent can log
     #: in by phone (simulated agents and the demo do not need it)
     agents_file: Path | None = None
+    #: the trunks campaigns may dial through, by name: campaign files say
+    #: ``trunk: <name>`` and never hold a channel template themselves
+    trunks: dict[str, str] = Field(default_factory=dict)
+    #: legal limits lifted per campaign (``ring_timeout``,
+    #: ``abandon_target``, ``legal_window``): the admin's decision, never the
+    #: campaign file's; every call placed under one is logged
+    legal_overrides: dict[str, list[Literal["ring_timeout", "abandon_target", "legal_window"]]] = (
+        Field(default_factory=dict)
+    )
     #: what an agent's pause key '**' + code means (codes 1-9)
     pause_reasons: dict[int, str] = Field(
         default_factory=lambda: {
@@ -178,6 +209,25 @@ class Settings(_Strict):
     @classmethod
     def _agents_file(cls, v: Path | None, info: ValidationInfo) -> Path | None:
         return None if v is None else _resolve(v, info)
+
+    @field_validator("trunks")
+    @classmethod
+    def _trunks(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, template in v.items():
+            if not TRUNK_NAME_RE.fullmatch(name):
+                raise ValueError(f"trunk name {name!r}: 1-32 of a-z 0-9 _ -, starting a-z 0-9")
+            try:
+                check_trunk_template(template)
+            except ValueError as exc:
+                raise ValueError(f"trunk {name!r}: {exc}") from None
+        return v
+
+    def site(self) -> Site:
+        """What campaign files are bound to when loaded (trunks, overrides)."""
+        return Site(
+            trunks=dict(self.trunks),
+            overrides={c: frozenset(o) for c, o in self.legal_overrides.items()},
+        )
 
     @field_validator("pause_reasons")
     @classmethod

@@ -1,51 +1,128 @@
-"""Shared pytest fixtures. Each section belongs to one area; add yours below."""
+"""Shared pytest fixtures. Each section belongs to one area; add yours below.
+
+The suite runs in parallel (pytest-xdist, ``./dev test``): every fixture
+here is per worker or per test, with its own ports and directories, so a
+test never sees another test's Asterisk, broker, store or files.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from dialerd.sandbox.asterisk import AsteriskSandbox, SandboxError
+from dialerd.sandbox.stores import STORE_BACKENDS, StoreBackend, make_backend
+from dialerd.store.api import StoreApi
 
 REPO = Path(__file__).resolve().parents[1]
-
-# ===========================================================================
-# Real Asterisk sandbox (dialerd.sandbox) -- owner: Asterisk-side harness
-#
-# One Asterisk for the whole session: boot takes well under a second once the
-# chroot exists, but building the chroot (first run on a machine) takes about
-# a minute. When Asterisk cannot be built or started, CI must fail loudly
-# (a skipped integration suite looks green), while a developer's laptop
-# without root or debootstrap just skips the tests that need it.
-# ===========================================================================
 
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
+# ===========================================================================
+# Parallel runs (pytest-xdist, ``./dev test``)
+#
+# The run takes as long as its longest worker. The few tests marked ``slow``
+# (real-time campaigns of a minute or two) go first, one per worker, each
+# paired with a quick one, so they never queue behind one another; the rest
+# keep their order. With ``--dist load --maxschedchunk 1`` a worker is handed
+# its next test only when it has finished one. A serial run keeps file order.
+# ===========================================================================
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow = [it for it in items if it.get_closest_marker("slow")]
+    rest = [it for it in items if not it.get_closest_marker("slow")]
+    order: list[pytest.Item] = []
+    for k, it in enumerate(slow):
+        order.append(it)
+        order.extend(rest[k : k + 1])
+    order.extend(rest[len(slow) :])
+    items[:] = order  # the same in every worker: xdist compares the lists
+
+
+# ===========================================================================
+# Real Asterisk sandbox (dialerd.sandbox) -- owner: Asterisk-side harness
+#
+# One Asterisk per test session, and under xdist one per WORKER (a session
+# fixture runs once in each worker process): boot takes well under a second
+# once the chroot exists, but building the chroot (first run on a machine)
+# takes about a minute, behind a lock, so workers that start together build
+# it once. Each instance has its own AMI and SIP ports and its own
+# directories inside the chroot. When Asterisk cannot be built or started,
+# CI must fail loudly, in every worker (a skipped integration suite looks
+# green), while a developer's laptop without root or debootstrap just skips
+# the tests that need it.
+# ===========================================================================
+
+#: boots tried before giving up: a free port can be taken by another process
+#: between the kernel naming it and Asterisk binding it (several sandboxes
+#: start at once in a parallel run); a fresh sandbox gets fresh ports
+_BOOT_TRIES = 3
+
+
+def _boot_sandbox() -> AsteriskSandbox:
+    """A started sandbox; raises the last boot's error after ``_BOOT_TRIES``."""
+    for tries_left in reversed(range(_BOOT_TRIES)):
+        sandbox = AsteriskSandbox()
+        try:
+            sandbox.start()
+        except SandboxError as exc:
+            # no tree, no debootstrap, no root: another try cannot help
+            if tries_left == 0 or "no Asterisk tree" in str(exc):
+                raise
+        else:
+            return sandbox
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def asterisk_sandbox() -> Iterator[AsteriskSandbox]:
-    """A running :class:`dialerd.sandbox.AsteriskSandbox` (session scope).
+    """A running :class:`dialerd.sandbox.AsteriskSandbox` (one per worker).
 
     Tests using it must be marked ``@pytest.mark.asterisk``. Connect the code
     under test with ``sandbox.ami_user`` (the production ``dialerd`` user,
     production event filters included).
     """
-    sandbox = AsteriskSandbox()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     try:
-        sandbox.start()
+        sandbox = _boot_sandbox()
     except (SandboxError, OSError) as exc:
-        reason = f"real Asterisk unavailable: {exc}"
+        reason = f"real Asterisk unavailable (worker {worker}): {exc}"
         if _in_ci():
             pytest.fail(reason, pytrace=False)
         print(f"\nSKIP: {reason}")
         pytest.skip(reason)
-    print(f"\nAsterisk sandbox up in {sandbox.startup_seconds:.2f} s on AMI port {sandbox.port}")
+    print(
+        f"\nAsterisk sandbox (worker {worker}) up in {sandbox.startup_seconds:.2f} s "
+        f"on AMI port {sandbox.port}"
+    )
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def own_sandbox() -> Iterator[AsteriskSandbox]:
+    """A private Asterisk (sub-second boot) for a test that disturbs it
+    (restarts, crashes, a refused duplicate ChannelId), so the worker's
+    shared one stays clean. Unavailable: fails in CI, skips elsewhere."""
+    try:
+        sandbox = _boot_sandbox()
+    except (SandboxError, OSError) as exc:
+        reason = f"real Asterisk unavailable: {exc}"
+        if _in_ci():
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
     try:
         yield sandbox
     finally:
@@ -78,6 +155,33 @@ def mqtt_broker() -> Iterator[object]:
         yield broker
     finally:
         broker.close()
+
+
+# ===========================================================================
+# The store, on every backend (dialerd.store)
+#
+# Store tests take ``store_backend`` (or ``store``, an empty store opened on
+# it) and run once per backend, as one contract: today SQLite; a second
+# backend (PostgreSQL, from the sandbox) is one more entry in
+# ``dialerd.sandbox.stores``. Everything is opened through
+# ``dialerd.store.open_store``, as the daemon opens it.
+# ===========================================================================
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    """A fresh, empty database on one backend (the test runs on each)."""
+    return make_backend(str(request.param), tmp_path)
+
+
+@pytest.fixture
+async def store(store_backend: StoreBackend) -> AsyncIterator[StoreApi]:
+    """An empty store, opened (and migrated) on ``store_backend``."""
+    s = await store_backend.open()
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 # ===========================================================================

@@ -58,8 +58,8 @@ def check_campaign(campaign: Campaign, compliance: Compliance | None = None) -> 
                 Finding(
                     "error",
                     "ring_timeout_s",
-                    f"{ring} s is under {MIN_RING_TIMEOUT_S} s; set "
-                    "compliance.ring_timeout_override: true to allow it",
+                    f"{ring} s is under {MIN_RING_TIMEOUT_S} s; lift "
+                    "ring_timeout in dialerd.yaml legal_overrides to allow it (admin-owned)",
                 )
             )
 
@@ -69,7 +69,7 @@ def check_campaign(campaign: Campaign, compliance: Compliance | None = None) -> 
         hint = (
             "(allowed by abandon_target_override)"
             if comp.abandon_target_override
-            else "; set compliance.abandon_target_override: true to allow it"
+            else "; lift abandon_target in dialerd.yaml legal_overrides to allow it (admin-owned)"
         )
         out.append(
             Finding(

@@ -11,15 +11,15 @@ The same machinery (:func:`load_yaml_model`) loads ``dialerd.yaml``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dialerd.campaign.model import Campaign
+from dialerd.campaign.model import LEGAL_OVERRIDES, TRUNK_RE, Campaign
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -276,9 +276,13 @@ def load_yaml_model(
     return parse_yaml_model(_read(p), str(path), model, context)
 
 
-def load_campaign_file(path: str | Path) -> Campaign:
-    """One campaign file; raises :class:`ConfigError` (or :class:`ConfigErrors`)."""
-    campaign, _ = load_yaml_model(path, Campaign)
+def load_campaign_file(path: str | Path, site: Site | None = None) -> Campaign:
+    """One campaign file, bound to ``site`` if given (:func:`bind_to_site`);
+    raises :class:`ConfigError` (or :class:`ConfigErrors`)."""
+    campaign, root = load_yaml_model(path, Campaign)
+    if site is not None:
+        campaign, errors = bind_to_site(campaign, site, root, str(path))
+        _raise(errors)
     return campaign
 
 
@@ -296,14 +300,69 @@ def _key_line(root: yaml.Node, *loc: int | str) -> int:
     return locate(root, loc)[0]
 
 
-def load_campaigns_dir(directory: str | Path) -> tuple[dict[str, Campaign], list[ConfigError]]:
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What the telephony admin owns (dialerd.yaml), not the supervisor who
+    edits campaign files: the trunks a campaign may dial through, and the
+    legal limits lifted for a campaign.
+
+    Whoever can edit a campaign could otherwise write any channel template
+    (``Local/{number}@any-context`` runs any dialplan with the daemon's
+    originate right) or switch off the 08:00-21:00 window, the 3 % abandon
+    limit or the 15 s ring minimum.
+    """
+
+    #: trunk name -> channel template
+    trunks: Mapping[str, str] = field(default_factory=dict)
+    #: campaign name -> the ``LEGAL_OVERRIDES`` lifted for it
+    overrides: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+def bind_to_site(
+    campaign: Campaign, site: Site, root: yaml.Node, file: str
+) -> tuple[Campaign, list[ConfigError]]:
+    """The campaign with its trunk name replaced by the admin's template and
+    the admin's overrides applied; errors name the file, line and field."""
+    errors: list[ConfigError] = []
+    known = ", ".join(sorted(site.trunks)) or "none: dialerd.yaml has no trunks"
+    template = site.trunks.get(campaign.trunk)
+    if template is None:
+        why = (
+            "a channel template is admin-owned: name one of dialerd.yaml's trunks"
+            if TRUNK_RE.fullmatch(campaign.trunk)
+            else f"no trunk named {campaign.trunk!r} in dialerd.yaml"
+        )
+        errors.append(ConfigError(file, _key_line(root, "trunk"), "trunk", f"{why} ({known})"))
+    comp = campaign.compliance
+    for name, fld in LEGAL_OVERRIDES.items():
+        if getattr(comp, fld):
+            errors.append(
+                ConfigError(
+                    file,
+                    _key_line(root, "compliance", fld),
+                    f"compliance.{fld}",
+                    "legal overrides are admin-owned: set legal_overrides: "
+                    f"{{{campaign.name}: [{name}]}} in dialerd.yaml",
+                )
+            )
+    if errors:
+        return campaign, errors
+    lifted = site.overrides.get(campaign.name, frozenset())
+    new_comp = comp.model_copy(update={LEGAL_OVERRIDES[n]: True for n in lifted})
+    assert template is not None
+    return campaign.model_copy(update={"trunk": template, "compliance": new_comp}), []
+
+
+def load_campaigns_dir(
+    directory: str | Path, site: Site | None = None
+) -> tuple[dict[str, Campaign], list[ConfigError]]:
     """Every campaign of a directory, and every error found."""
-    campaigns, _sources, errors = load_campaigns_with_sources(directory)
+    campaigns, _sources, errors = load_campaigns_with_sources(directory, site)
     return campaigns, errors
 
 
 def load_campaigns_with_sources(
-    directory: str | Path,
+    directory: str | Path, site: Site | None = None
 ) -> tuple[dict[str, Campaign], dict[str, Path], list[ConfigError]]:
     """Every campaign of a directory, the file each came from, every error.
 
@@ -312,6 +371,9 @@ def load_campaigns_with_sources(
     earlier one (same name, or an agent already in another enabled
     campaign) is refused as a whole rather than half-applied; "earlier" is
     file-name order, so the outcome does not depend on the file system.
+
+    With ``site`` (the daemon, ``check-config``) every campaign is bound to
+    it (:func:`bind_to_site`); without it, trunks stay as written.
     """
     d = Path(directory)
     if not d.is_dir():
@@ -327,6 +389,11 @@ def load_campaigns_with_sources(
         except ConfigError as exc:
             errors.extend(exc.flatten())
             continue
+        if site is not None:
+            campaign, site_errors = bind_to_site(campaign, site, root, file)
+            if site_errors:
+                errors.extend(site_errors)
+                continue
         clashes: list[ConfigError] = []
         if campaign.name in campaigns:
             clashes.append(

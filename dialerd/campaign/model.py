@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,7 +21,7 @@ from dialerd.rules.dispositions import (
     check_codes,
     default_dispositions,
 )
-from dialerd.rules.durations import DelayList, DelaySeconds
+from dialerd.rules.durations import RetryStep
 from dialerd.rules.windows import Schedule
 
 #: campaign names become AMI variables, log keys and MQTT topic levels
@@ -33,6 +32,30 @@ AGENT_RE = re.compile(r"^[0-9]{2,10}$")
 SOUND_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/-]{0,126}$")
 #: the trunk template: a technology, a resource with one {number} placeholder
 TRUNK_RE = re.compile(r"^(PJSIP|SIP|IAX2|DAHDI|Local)/[A-Za-z0-9_.@{}+-]+$")
+#: a trunk's name in dialerd.yaml ``trunks:``, which campaign files use
+TRUNK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+#: the legal limits an admin may lift for one campaign (dialerd.yaml
+#: ``legal_overrides``), and the compliance field each one sets
+LEGAL_OVERRIDES = {
+    "ring_timeout": "ring_timeout_override",
+    "abandon_target": "abandon_target_override",
+    "legal_window": "legal_window_override",
+}
+
+
+def check_trunk_template(v: str) -> str:
+    """A channel template: TECH/resource with one ``{number}`` or ``{e164}``."""
+    if not TRUNK_RE.fullmatch(v):
+        raise ValueError(
+            "trunk must look like TECH/resource with {number} or {e164}, "
+            "e.g. PJSIP/{number}@trunk-out"
+        )
+    stripped = v.replace("{number}", "").replace("{e164}", "")
+    if "{" in stripped or "}" in stripped:
+        raise ValueError("only {number} and {e164} placeholders are allowed")
+    if "{number}" not in v and "{e164}" not in v:
+        raise ValueError("trunk must contain {number} or {e164}")
+    return v
 
 
 class DialMode(StrEnum):
@@ -115,23 +138,8 @@ class Compliance(_Strict):
         return check_codes(v)
 
 
-class RetryRule(_Strict):
-    """When to try a lead again after an outcome.
-
-    ``delay_s`` is one delay or a list by attempt number (the last entry repeats).
-    ``max_attempts`` counts every attempt of the lead, whatever the outcome.
-    """
-
-    delay_s: DelaySeconds | DelayList = 3600
-    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
-
-    def delay_for(self, attempt_number: int) -> int:
-        """Delay after the ``attempt_number``-th attempt (1-based)."""
-        if isinstance(self.delay_s, int):
-            return self.delay_s
-        if not self.delay_s:
-            return 0
-        return self.delay_s[min(attempt_number, len(self.delay_s)) - 1]
+class RetryRule(RetryStep):
+    """When to try a lead again after an outcome (see ``RetryStep``)."""
 
 
 def _no_retry() -> RetryRule:
@@ -292,8 +300,10 @@ class Amd(_Strict):
 class Campaign(_Strict):
     name: str
     enabled: bool = True
-    #: AMI channel template; ``{number}`` is the E.164 number without '+',
-    #: ``{e164}`` with it. E.g. ``PJSIP/{number}@trunk-out``.
+    #: in a campaign file, the name of one of dialerd.yaml's ``trunks``
+    #: (admin-owned); once loaded, that trunk's AMI channel template, where
+    #: ``{number}`` is the E.164 number without '+' and ``{e164}`` with it,
+    #: e.g. ``PJSIP/{number}@trunk-out``
     trunk: str
     caller_id: CallerId
     agents: list[str] = Field(min_length=0)
@@ -348,17 +358,12 @@ class Campaign(_Strict):
     @field_validator("trunk")
     @classmethod
     def _trunk(cls, v: str) -> str:
-        if not TRUNK_RE.fullmatch(v):
-            raise ValueError(
-                "trunk must look like TECH/resource with {number} or {e164}, "
-                "e.g. PJSIP/{number}@trunk-out"
-            )
-        stripped = v.replace("{number}", "").replace("{e164}", "")
-        if "{" in stripped or "}" in stripped:
-            raise ValueError("only {number} and {e164} placeholders are allowed")
-        if "{number}" not in v and "{e164}" not in v:
-            raise ValueError("trunk must contain {number} or {e164}")
-        return v
+        # a campaign file names one of dialerd.yaml's trunks; the loader
+        # swaps the name for its template (``campaign.site``). A template
+        # stays valid here for models built in code (simulator, tests).
+        if TRUNK_NAME_RE.fullmatch(v):
+            return v
+        return check_trunk_template(v)
 
     @field_validator("safe_harbor_sound", "connect_announcement")
     @classmethod
@@ -373,6 +378,14 @@ class Campaign(_Strict):
     def _lines(self) -> Campaign:
         return self
 
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The legal overrides in force (names of ``LEGAL_OVERRIDES``)."""
+        comp = self.compliance
+        return tuple(k for k, field in LEGAL_OVERRIDES.items() if getattr(comp, field))
+
     def channel_for(self, e164: str) -> str:
-        """The AMI channel for a validated E.164 number."""
+        """The AMI channel for a validated E.164 number. A campaign loaded
+        without a site keeps its trunk's name (the simulator never dials it;
+        the daemon and ``check-config`` always bind campaigns to dialerd.yaml)."""
         return self.trunk.replace("{number}", e164.lstrip("+")).replace("{e164}", e164)

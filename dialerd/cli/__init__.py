@@ -15,11 +15,22 @@ import os
 import sys
 from collections.abc import Sequence
 
-from dialerd.cli import campaign, config, demo, dnc, leads, report, run, simulate, status
+from dialerd.cli import (
+    agents,
+    campaign,
+    config,
+    demo,
+    dnc,
+    leads,
+    report,
+    run,
+    simulate,
+    status,
+)
 from dialerd.cli.common import Exit, Handler
 
 #: in ``dialerd --help`` order
-GROUPS = (config, leads, dnc, status, campaign, report, run, demo, simulate)
+GROUPS = (config, agents, leads, dnc, status, campaign, report, run, demo, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

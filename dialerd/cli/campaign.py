@@ -46,7 +46,7 @@ def add_parser(subparsers: Any) -> None:
 def cmd_campaign_list(args: argparse.Namespace, settings: Settings) -> int:
     from dialerd.control import ControlError, control_request
 
-    campaigns, errors = load_campaigns_dir(settings.campaigns_dir)
+    campaigns, errors = load_campaigns_dir(settings.campaigns_dir, settings.site())
     for e in errors:
         err(str(e))
     live: dict[str, dict[str, Any]] = {}

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dialerd.agents import load_agents_file
 from dialerd.campaign.lint import check_campaign
-from dialerd.campaign.loader import ConfigError, ConfigErrors, load_campaigns_dir
+from dialerd.campaign.loader import load_campaigns_dir
+from dialerd.cli.agents import agents_findings
 from dialerd.cli.common import config_arg, err, with_settings
 from dialerd.settings import Settings, security_findings
 
@@ -23,7 +23,7 @@ def add_parser(subparsers: Any) -> None:
 
 @with_settings
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
-    campaigns, errors = load_campaigns_dir(settings.campaigns_dir)
+    campaigns, errors = load_campaigns_dir(settings.campaigns_dir, settings.site())
     for e in errors:
         err(str(e))
     print(
@@ -34,17 +34,14 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     for level, message in security_findings(settings):
         err(f"{args.config}: {level}: {message}")
         failed = failed or level == "error"
-    if settings.agents_file is not None:
-        try:
-            agents = load_agents_file(settings.agents_file)
-        except (ConfigError, ConfigErrors, OSError) as exc:
-            err(str(exc))
-            failed = True
-        else:
-            print(f"{settings.agents_file}: OK ({len(agents.agents)} agents with PINs)")
-            listed = {a for c in campaigns.values() for a in c.agents}
-            for a in sorted(listed - set(agents.agents)):
-                err(f"{settings.agents_file}: warning: agent {a} is in a campaign but has no PIN")
+    lines, agent_findings, broken = agents_findings(
+        settings, {a for c in campaigns.values() for a in c.agents}
+    )
+    for line in lines:
+        print(line)
+    for level, message in agent_findings:
+        err(message if broken else f"{settings.agents_file}: {level}: {message}")
+        failed = failed or level == "error"
     for c in sorted(campaigns.values(), key=lambda c: c.name):
         state = "enabled" if c.enabled else "disabled"
         findings = check_campaign(c)

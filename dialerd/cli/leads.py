@@ -128,7 +128,7 @@ def add_parser(subparsers: Any) -> None:
 
 def find_campaign(settings: Settings, campaign: str) -> Campaign:
     """The campaign named on the command line; exit 1 naming the valid ones."""
-    campaigns, errors = load_campaigns_dir(settings.campaigns_dir)
+    campaigns, errors = load_campaigns_dir(settings.campaigns_dir, settings.site())
     found: Campaign | None = campaigns.get(campaign)
     if found is None:
         known = ", ".join(sorted(campaigns)) or "none"

@@ -14,14 +14,14 @@ from typing import Any
 
 import structlog
 
-from dialerd.agents import LoginGuard
 from dialerd.core import commands as cmd
 from dialerd.core import views
 from dialerd.daemon.campaigns import CampaignFiles
 from dialerd.daemon.compliance import ComplianceFeed
 from dialerd.daemon.executor import CommandExecutor
 from dialerd.daemon.keys import AgentKeys
-from dialerd.daemon.lifecycle import Lifecycle
+from dialerd.daemon.lifecycle import Lifecycle, Service
+from dialerd.daemon.login import PhoneLogin
 from dialerd.daemon.loop import CoreLoop
 from dialerd.daemon.shell import Shell
 from dialerd.daemon.supervisor import Supervisor
@@ -50,9 +50,18 @@ class Daemon(Shell):
         self.keys = AgentKeys(self, self.executor)
         self.supervisor = Supervisor(self)
         self.campaign_files = CampaignFiles(self)
+        #: the PIN login over FastAGI, when agents may log in by phone
+        self.phone_login: PhoneLogin | None = None
+        services: list[Service] = []
+        if settings.agents_file is not None:
+            self.phone_login = PhoneLogin(self, self.executor, lambda: self.keys.agents)
+            services.append(self.phone_login)
         if settings.mqtt.enabled:
             self.mqtt = MqttBridge(
-                settings.mqtt, self.supervisor_command, client_id=f"dialerd-{self.run_id}"
+                settings.mqtt,
+                self.supervisor_command,
+                client_id=f"dialerd-{self.run_id}",
+                registry=self.metrics.registry if self.metrics is not None else None,
             )
         self.lifecycle = Lifecycle(
             self,
@@ -62,6 +71,7 @@ class Daemon(Shell):
             compliance=ComplianceFeed(self),
             control_handler=self.handle_control,
             reload=self.reload,
+            services=services,
         )
         #: set once AMI is logged in and every task runs
         self.started = self.lifecycle.started
@@ -81,11 +91,6 @@ class Daemon(Shell):
         log.info("daemon.reload")
         self.campaign_files.load(keep_broken=True)
         self.keys.load_agents()
-
-    @property
-    def logins(self) -> LoginGuard:
-        """PIN checks for phone logins."""
-        return self.keys.logins
 
     # ---------------------------------------------- state and supervisors
 

@@ -34,7 +34,9 @@ class CampaignFiles:
         """Read ``campaigns_dir`` and tell the core what changed
         (``CampaignLoaded`` / ``CampaignRemoved``)."""
         sh = self.shell
-        found, files, errors = load_campaigns_with_sources(Path(sh.settings.campaigns_dir))
+        found, files, errors = load_campaigns_with_sources(
+            Path(sh.settings.campaigns_dir), sh.settings.site()
+        )
         broken_files = set()
         for e in errors:
             log.error("campaign.rejected", error=str(e))

@@ -180,6 +180,16 @@ class CommandExecutor:
             log.info(
                 "attempt.dialing", attempt_id=c.attempt_id, campaign=c.campaign, lead=c.lead_id
             )
+            camp = sh.campaigns.get(c.campaign)
+            if camp is not None and camp.overrides:
+                # a legal limit the admin lifted (dialerd.yaml legal_overrides):
+                # every call placed under it is on the record
+                log.warning(
+                    "call.override",
+                    attempt_id=c.attempt_id,
+                    campaign=c.campaign,
+                    overrides=list(camp.overrides),
+                )
             ami = sh.need_ami()
             sent = True
             try:

@@ -1,7 +1,8 @@
 """Agent keys the shell answers (or completes) before the core sees them.
 
-- the PIN login: the PINs are the daemon's (the agents file), never the
-  dialplan's or the core's, so a PIN stays out of every event and command;
+- ``login``: refused. The PIN is asked for over FastAGI
+  (:mod:`dialerd.daemon.login`), never sent in a UserEvent; one that comes
+  anyway (an old dialplan, a forged event) checks nothing;
 - the pause code: its name comes from the settings (``pause_reasons``);
 - a manual dial: the lead for the keyed number comes from the store.
 
@@ -14,12 +15,11 @@ from dataclasses import replace
 
 import structlog
 
-from dialerd.agents import AgentsFile, LoginGuard, Verdict, load_agents_file
+from dialerd.agents import AgentsFile, load_agents_file
 from dialerd.campaign.loader import ConfigError, ConfigErrors
 from dialerd.campaign.model import Campaign
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
-from dialerd.core.models import AgentStatus
 from dialerd.daemon.executor import CommandExecutor
 from dialerd.daemon.shell import Shell
 from dialerd.phone import PhoneError, normalize
@@ -34,12 +34,12 @@ class AgentKeys:
     def __init__(self, shell: Shell, executor: CommandExecutor) -> None:
         self.shell = shell
         self.executor = executor
-        #: PIN checks for phone logins (the agents file; reloaded on SIGHUP)
-        self.logins = LoginGuard(AgentsFile())
+        #: who may log in by phone (the agents file; reloaded on SIGHUP)
+        self.agents = AgentsFile()
 
     def load_agents(self) -> None:
-        """The agents file; a broken one is reported and the previous PINs
-        stay in force (failure counts are kept either way)."""
+        """The agents file; a broken one is reported and the previous one
+        stays in force."""
         path = self.shell.settings.agents_file
         if path is None:
             return
@@ -48,8 +48,16 @@ class AgentKeys:
         except (ConfigError, ConfigErrors, OSError) as exc:
             log.error("agents.invalid", file=str(path), error=str(exc))
             return
-        self.logins.agents = agents
+        self.agents = agents
         log.info("agents.loaded", file=str(path), agents=len(agents.agents))
+        clear = sorted(a for a, e in agents.agents.items() if e.pin is not None)
+        if clear:
+            log.warning(
+                "agents.clear_pins",
+                file=str(path),
+                agents=clear,
+                fix="dialerd agents set-pin <id> (stores a hash), then delete the pin lines",
+            )
 
     def intercept(self, e: ev.AgentKey) -> ev.Event | None:
         """The event for the core (the key completed), or None when the
@@ -71,15 +79,9 @@ class AgentKeys:
                 return None
             sh.store_tasks.spawn(self._manual_lead(e, sh.campaigns[campaign]))
             return None
-        verdict = self.logins.check(e.agent_id, e.data, e.now)
-        ok, prompt = verdict is Verdict.OK, "login" if verdict is Verdict.OK else "wrong_pin"
-        if ok and agent is not None and agent.channel and agent.channel != e.channel:
-            if agent.status in (AgentStatus.TALKING, AgentStatus.RESERVED):
-                ok, prompt = False, "already_on"
-            else:  # logged in on another phone: the new one takes over
-                self.executor.hangup_channel(agent.channel)
-        log.info("agent.login", agent=e.agent_id, verdict=verdict.value, ok=ok)
-        self._answer(e, campaign, ok, prompt, verdict.value)
+        # login: the PIN goes over FastAGI only; nothing is checked here
+        log.warning("agent.login_by_event_refused", agent=e.agent_id)
+        self._answer(e, campaign, False, "refused", "login by UserEvent refused (use the AGI)")
         return None
 
     def _answer(

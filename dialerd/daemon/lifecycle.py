@@ -31,9 +31,9 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -55,6 +55,16 @@ from dialerd.store.api import StoreUnavailableError
 
 log = structlog.get_logger("dialerd")
 
+
+class Service(Protocol):
+    """A part that serves a socket of its own (the phone-login FastAGI):
+    started after the control socket, told each time AMI comes up."""
+
+    async def start(self, stack: contextlib.AsyncExitStack) -> None: ...
+
+    def ami_up(self) -> None: ...
+
+
 #: seconds the last MQTT messages get to leave before the bridge stops
 MQTT_LINGER_S = 0.2
 #: the AMI login is retried with backoff, doubling up to this
@@ -72,6 +82,7 @@ class Lifecycle:
         compliance: ComplianceFeed,
         control_handler: Handler,
         reload: Callable[[], None],
+        services: Sequence[Service] = (),
     ) -> None:
         self.shell = shell
         self.core_loop = core_loop
@@ -80,6 +91,7 @@ class Lifecycle:
         self.compliance = compliance
         self.control_handler = control_handler
         self.reload = reload
+        self.services = tuple(services)
         #: set once AMI is logged in and every task runs
         self.started = asyncio.Event()
         self._stop = asyncio.Event()
@@ -107,6 +119,8 @@ class Lifecycle:
             await self._login_ami()
             await self._start_tasks(stack)
             await self._serve_control(stack)
+            for service in self.services:
+                await service.start(stack)
             self.started.set()
             sdnotify.notify(f"READY=1\nSTATUS=dialing {len(self.shell.campaigns)} campaign(s)")
             await self._stop.wait()
@@ -222,6 +236,8 @@ class Lifecycle:
             # takes a fresh snapshot
             self._resync_task.cancel()
         self._resync_task = sh.io_tasks.spawn(resync(sh))
+        for service in self.services:
+            service.ami_up()
 
     async def _start_tasks(self, stack: contextlib.AsyncExitStack) -> None:
         sh = self.shell

@@ -10,6 +10,9 @@ command gets an error reply and changes nothing. The figures come from
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -22,6 +25,83 @@ log = structlog.get_logger("dialerd")
 
 #: the range a supervisor may cap the dial level to (lines per agent)
 MAX_LEVEL_RANGE = (1.0, 5.0)
+#: a pause reason: at most this many printable characters (MQTT and the
+#: control socket alike); it is logged, published and shown on wallboards
+MAX_REASON = 64
+#: a campaign name or agent id in a command (longer is no name we know)
+MAX_NAME = 64
+
+CAMPAIGN_COMMANDS = ("pause", "resume", "set_dial_level")
+AGENT_COMMANDS = ("agent_pause", "agent_unpause", "agent_logout")
+
+
+class CommandError(ValueError):
+    """A command refused; ``str()`` is the reply's error: short, and never
+    more than a bounded excerpt of what was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorCommand:
+    """A command that passed validation (its target may still not exist)."""
+
+    kind: str
+    target: str
+    reason: str = ""
+    max_level: float | None = None
+
+
+def _show(value: Any) -> str:
+    """A bounded, printable excerpt of a value, for an error message."""
+    r = repr(value)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def _name(c: Mapping[str, Any], key: str) -> str:
+    v = c.get(key)
+    if not isinstance(v, str) or not 0 < len(v) <= MAX_NAME:
+        raise CommandError(f"{key} must be a name of 1-{MAX_NAME} characters, not {_show(v)}")
+    return v
+
+
+def _reason(c: Mapping[str, Any]) -> str:
+    v = c.get("reason")
+    if v is None:
+        return ""
+    if not isinstance(v, str) or len(v) > MAX_REASON or not v.isprintable():
+        raise CommandError(
+            f"reason must be at most {MAX_REASON} printable characters (no line breaks)"
+        )
+    return v
+
+
+def _level(c: Mapping[str, Any]) -> float | None:
+    """``max_level``: null, or a finite number in range. Compared before
+    any conversion, so a 400-digit integer cannot overflow ``float()``."""
+    v = c.get("max_level")
+    if v is None:
+        return None
+    lo, hi = MAX_LEVEL_RANGE
+    ok = (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi) or (
+        isinstance(v, float) and math.isfinite(v) and lo <= v <= hi
+    )
+    if not ok:
+        raise CommandError(f"max_level must be null or a number from {lo} to {hi}")
+    return float(v)
+
+
+def parse_command(c: Mapping[str, Any]) -> SupervisorCommand:
+    """Validate a command's shape and values (pure; raises
+    :class:`CommandError`). Unknown keys are ignored."""
+    kind = c.get("command")
+    if kind in CAMPAIGN_COMMANDS:
+        name = _name(c, "campaign")
+        if kind == "set_dial_level":
+            return SupervisorCommand(kind, name, max_level=_level(c))
+        return SupervisorCommand(kind, name, reason=_reason(c) if kind == "pause" else "")
+    if kind in AGENT_COMMANDS:
+        aid = _name(c, "agent")
+        return SupervisorCommand(kind, aid, reason=_reason(c) if kind == "agent_pause" else "")
+    raise CommandError(f"unknown command {_show(kind)}")
 
 
 class Supervisor:
@@ -30,41 +110,37 @@ class Supervisor:
 
     # ------------------------------------------------------------ commands
 
-    def command(self, c: dict[str, Any]) -> dict[str, Any]:
-        """A supervisor's command, turned into a core event. Validated here:
-        only known commands, campaigns and agents."""
+    def command(self, c: Mapping[str, Any]) -> dict[str, Any]:
+        """A supervisor's command, turned into a core event. Validated here
+        (:func:`parse_command`, then: only known campaigns and logged-in
+        agents); a refused command queues nothing. Never raises for what
+        the command holds."""
+        try:
+            cmd = parse_command(c)
+        except CommandError as exc:
+            return {"ok": False, "error": str(exc)}
         sh = self.shell
         now = sh.clock()
-        kind = str(c.get("command", ""))
-        if kind in ("pause", "resume", "set_dial_level"):
-            name = str(c.get("campaign", ""))
-            if name not in sh.core.campaigns:
-                return {"ok": False, "error": f"unknown campaign {name!r}"}
+        kind, target = cmd.kind, cmd.target
+        if kind in CAMPAIGN_COMMANDS:
+            if target not in sh.core.campaigns:
+                return {"ok": False, "error": f"unknown campaign {_show(target)}"}
             if kind == "set_dial_level":
-                level = c.get("max_level")
-                lo, hi = MAX_LEVEL_RANGE
-                if level is not None and not (
-                    isinstance(level, int | float) and lo <= float(level) <= hi
-                ):
-                    return {"ok": False, "error": "max_level must be null or 1.0-5.0"}
-                sh.put(ev.SetDialLevel(now, name, None if level is None else float(level)))
+                sh.put(ev.SetDialLevel(now, target, cmd.max_level))
             else:
-                sh.put(ev.CampaignPause(now, name, kind == "pause", str(c.get("reason", ""))))
-            log.info("supervisor.command", command=kind, campaign=name)
-            return {"ok": True, "command": kind, "campaign": name}
-        if kind in ("agent_pause", "agent_unpause", "agent_logout"):
-            aid = str(c.get("agent", ""))
-            if aid not in sh.core.agents:
-                return {"ok": False, "error": f"agent {aid!r} is not logged in"}
-            if kind == "agent_logout":
-                sh.put(ev.AgentLogout(now, aid))
-            else:
-                sh.put(ev.AgentPause(now, aid, kind == "agent_pause", str(c.get("reason", ""))))
-            log.info("supervisor.command", command=kind, agent=aid)
-            return {"ok": True, "command": kind, "agent": aid}
-        return {"ok": False, "error": f"unknown command {kind!r}"}
+                sh.put(ev.CampaignPause(now, target, kind == "pause", cmd.reason))
+            log.info("supervisor.command", command=kind, campaign=target)
+            return {"ok": True, "command": kind, "campaign": target}
+        if target not in sh.core.agents:
+            return {"ok": False, "error": f"agent {_show(target)} is not logged in"}
+        if kind == "agent_logout":
+            sh.put(ev.AgentLogout(now, target))
+        else:
+            sh.put(ev.AgentPause(now, target, kind == "agent_pause", cmd.reason))
+        log.info("supervisor.command", command=kind, agent=target)
+        return {"ok": True, "command": kind, "agent": target}
 
-    def handle_control(self, req: dict[str, Any]) -> dict[str, Any]:
+    def handle_control(self, req: Mapping[str, Any]) -> dict[str, Any]:
         """The control socket's handler: ``status`` here, the rest are
         commands (the same validation as over MQTT)."""
         if req.get("command") == "status":

@@ -23,7 +23,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dialerd.core.models import LeadStatus, LeadUpdate, Outcome
-from dialerd.rules.durations import DelayList, DelaySeconds
+from dialerd.rules.durations import DelayList, DelaySeconds, RetryStep
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
 #: the agent presses "*" then this digit (confbridge.conf dialer_agent_menu *0-*9)
@@ -34,20 +34,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DispositionRetry(_Strict):
-    """Like the campaign's ``RetryRule``: ``delay_s`` one value or a list by
-    attempt number (the last entry repeats); ``max_attempts`` caps the lead's
-    attempts of every outcome."""
+class DispositionRetry(RetryStep):
+    """A disposition's own retry (see ``RetryStep``): a day by default."""
 
     delay_s: DelaySeconds | DelayList = 86400
-    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
-
-    def delay_for(self, attempt_number: int) -> int:
-        if isinstance(self.delay_s, int):
-            return self.delay_s
-        if not self.delay_s:
-            return 0
-        return self.delay_s[min(max(attempt_number, 1), len(self.delay_s)) - 1]
 
 
 class DncScope(StrEnum):

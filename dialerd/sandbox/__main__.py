@@ -36,7 +36,15 @@ def _load(root: Path) -> dict[str, object] | None:
 
 
 def _sandbox_from_state(root: Path, st: dict[str, object]) -> AsteriskSandbox:
-    sb = AsteriskSandbox(root, ami_port=int(str(st["port"])), sip_port=int(str(st["sip_port"])))
+    conf = str(st.get("asterisk_conf", ""))
+    # the instance directory is the config's grandparent (<instance>/etc/asterisk.conf)
+    instance = str(Path(conf).parent.parent) if conf else None
+    sb = AsteriskSandbox(
+        root,
+        ami_port=int(str(st["port"])),
+        sip_port=int(str(st["sip_port"])),
+        instance=instance,
+    )
     sb.pid = int(str(st["pid"]))
     sb.secret = str(st["secret"])
     return sb

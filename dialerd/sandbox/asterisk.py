@@ -7,8 +7,10 @@ reachable from the host and no container runtime is needed.
 
 Why per-instance directories: every :class:`AsteriskSandbox` gets its own
 config, run (control socket), log, spool and lib dirs under
-``<root>/var/lib/dialerd-sb/<ami-port>/``, so two instances (two test
-sessions, or a test run next to a demo) never share a control socket or astdb.
+``<root>/var/lib/dialerd-sb/<ami-port>-<random>/``, so two instances (two
+test sessions, the workers of a parallel test run, or a test run next to a
+demo) never share a control socket or astdb, even if two of them were handed
+the same free port one after the other.
 
 The PRODUCTION ``asterisk-conf/`` is copied in unchanged except for what a
 sandbox must differ in: ``[directories]``, the AMI port and secrets, the SIP
@@ -198,6 +200,7 @@ class AsteriskSandbox:
         sip_port: int | None = None,
         boot_timeout: float = 30.0,
         keep_files: bool = False,
+        instance: str | None = None,
     ) -> None:
         self.root = Path(root or os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
         self.conf_dir = Path(conf_dir or default_conf_dir())
@@ -213,7 +216,8 @@ class AsteriskSandbox:
         #: the SIP password of every agent phone in ``SIP_AGENTS``
         self.sip_secret = "s" + secrets.token_hex(8)
         #: instance directory as seen inside the chroot and from the host
-        self.instance = f"{INSTANCE_PARENT}/{self.port}"
+        #: (``instance``: the one of a running sandbox, to reach it again)
+        self.instance = instance or f"{INSTANCE_PARENT}/{self.port}-{secrets.token_hex(4)}"
         self.instance_dir = self.root / self.instance.lstrip("/")
         self.asterisk_conf = f"{self.instance}/etc/asterisk.conf"
         self.proc: subprocess.Popen[bytes] | None = None

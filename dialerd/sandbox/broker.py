@@ -26,8 +26,12 @@ def _free_port() -> int:
 class MosquittoBroker:
     host = "127.0.0.1"
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, config: str | None = None) -> None:
+        """``config``: Mosquitto settings replacing the default
+        ``allow_anonymous true`` (authentication, an ACL, more listeners);
+        the loopback listener on ``port`` is always there."""
         self.port = port or _free_port()
+        self.config = config
         self.dir = Path(tempfile.mkdtemp(prefix="dialerd-mqtt-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -36,9 +40,8 @@ class MosquittoBroker:
         if not Path(exe).exists():
             raise BrokerError("mosquitto is not installed (apt-get install mosquitto)")
         conf = self.dir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        )
+        extra = "allow_anonymous true\n" if self.config is None else self.config
+        conf.write_text(f"{extra}\nlistener {self.port} 127.0.0.1\npersistence false\n")
         self.proc = subprocess.Popen(
             [exe, "-c", str(conf)],
             stdout=(self.dir / "log").open("ab"),

@@ -14,6 +14,8 @@ from typing import Any
 
 from panoramisk import Manager
 
+from dialerd.asterisk.ami import Message
+
 
 @dataclass(slots=True)
 class Seen:
@@ -92,3 +94,23 @@ class AmiRecorder:
     def close(self) -> None:
         if self._manager is not None:
             self._manager.close()
+
+
+@dataclass
+class Watch:
+    """What an :class:`~dialerd.asterisk.ami.AmiClient` reported through its
+    callbacks (``on_event``, ``on_up``, ``on_down``), for tests of the
+    client itself against a real or a scripted AMI."""
+
+    events: list[Message] = field(default_factory=list)
+    ups: int = 0
+    downs: list[str] = field(default_factory=list)
+
+    def on_event(self, msg: Message) -> None:
+        self.events.append(msg)
+
+    def on_up(self) -> None:
+        self.ups += 1
+
+    def on_down(self, why: str) -> None:
+        self.downs.append(why)

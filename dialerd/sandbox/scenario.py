@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from dialerd.campaign.model import LEGAL_OVERRIDES, TRUNK_RE
 from dialerd.sandbox.asterisk import AmiCredentials
 from dialerd.sandbox.recorder import AmiRecorder
+from dialerd.settings import Settings, load_settings
+from dialerd.store import store_session
+from dialerd.store.importer import ImportReport, import_csv
 
 if TYPE_CHECKING:
     from dialerd.daemon import Daemon
+    from dialerd.store.db import StoredAttempt, StoredLead
 
 #: outcome digit of [sim-customers]
 ANSWER, BUSY, NO_ANSWER, CONGESTION, REJECTED, UNALLOCATED = 1, 2, 3, 4, 5, 6
@@ -97,10 +102,32 @@ def write_config(
     campaigns: dict[str, dict[str, Any]],
     **settings: Any,
 ) -> Path:
-    """A dialerd.yaml plus campaign files in ``workdir``; returns the settings path."""
+    """A dialerd.yaml plus campaign files in ``workdir``; returns the settings path.
+
+    The campaign bodies may hold a trunk template and legal overrides (as
+    :func:`sim_campaign` does, and as campaign models built in code do); they
+    are written where an admin would put them: the template into
+    dialerd.yaml's ``trunks`` (the file names it), the overrides into its
+    ``legal_overrides``. The files the daemon reads are what production
+    accepts."""
     cdir = workdir / "campaigns"
     cdir.mkdir(parents=True, exist_ok=True)
+    trunks: dict[str, str] = {}
+    overrides: dict[str, list[str]] = {}
     for name, body in campaigns.items():
+        body = dict(body)
+        trunk = body.get("trunk")
+        if isinstance(trunk, str) and TRUNK_RE.fullmatch(trunk):
+            key = next((k for k, t in trunks.items() if t == trunk), f"trunk{len(trunks) + 1}")
+            trunks[key] = trunk
+            body["trunk"] = key
+        comp = body.get("compliance")
+        if isinstance(comp, dict):
+            comp = dict(comp)
+            for over, fld in LEGAL_OVERRIDES.items():
+                if comp.pop(fld, False):
+                    overrides.setdefault(name, []).append(over)
+            body["compliance"] = comp
         (cdir / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, **body}))
     cfg: dict[str, Any] = {
         "ami": {
@@ -117,6 +144,8 @@ def write_config(
         "drain_timeout_s": 30,
         "tick_s": 0.1,
         "control_socket": str(workdir / "control.sock"),
+        "trunks": trunks,
+        "legal_overrides": overrides,
     }
     cfg.update(settings)
     path = workdir / "dialerd.yaml"
@@ -154,7 +183,8 @@ def sim_campaign(agents: list[str], **over: Any) -> dict[str, Any]:
 def sim_compliance(**over: Any) -> dict[str, Any]:
     """SANDBOX ONLY compliance block: the tests and the demo run at any hour
     against simulated numbers, so the legal window is widened to the whole
-    day (``legal_window_override``; check-config warns) and abandoned leads
+    day (``legal_window_override``, which :func:`write_config` moves into
+    dialerd.yaml's ``legal_overrides``; check-config warns) and abandoned leads
     are retried after seconds (``agent_guaranteed`` lifts the 72-hour lock).
     The window and the lock have their own tests, which set them back."""
     body: dict[str, Any] = {
@@ -165,6 +195,65 @@ def sim_compliance(**over: Any) -> dict[str, Any]:
     }
     body.update(over)
     return body
+
+
+#: leads to seed: simulated numbers (written to a CSV with a name column), or
+#: a CSV file of your own (imported as it is: extra columns, time zones...)
+Leads = Sequence[str] | Path
+
+
+async def seed_leads(
+    settings: Settings, campaign: str, leads: Leads, *, region: str = "GB"
+) -> ImportReport:
+    """Import ``leads`` into ``campaign`` (created if missing) in the store of
+    ``settings`` with the production importer; every row must be imported.
+
+    Numbers are written to ``<campaign>-leads.csv`` next to the settings'
+    store; a :class:`~pathlib.Path` is imported unchanged."""
+    if isinstance(leads, Path):
+        path = leads
+        with path.open(newline="") as f:
+            expected = sum(1 for _ in csv.reader(f)) - 1  # the header
+    else:
+        path = write_csv(Path(settings.store.path).parent / f"{campaign}-leads.csv", list(leads))
+        expected = len(leads)
+    async with store_session(settings) as store:
+        await store.ensure_campaign(campaign)
+        report = await import_csv(store, campaign, path, region)
+    assert report.imported == expected and not report.errors, (expected, report)
+    return report
+
+
+async def seed_campaign(
+    workdir: Path,
+    ami: AmiCredentials,
+    campaigns: Mapping[str, dict[str, Any]],
+    leads: Mapping[str, Leads] | None = None,
+    **settings: Any,
+) -> Settings:
+    """Everything a daemon under test needs before it starts: the settings
+    file and campaign files in ``workdir`` (:func:`write_config`, extra
+    ``settings`` passed on), and the ``leads`` of each campaign in its store
+    (:func:`seed_leads`). Returns the loaded settings (``workdir /
+    "dialerd.yaml"`` is their file, for a daemon run as a process)."""
+    cfg = write_config(workdir, ami, dict(campaigns), **settings)
+    loaded = load_settings(cfg)
+    for name, these in (leads or {}).items():
+        await seed_leads(loaded, name, these)
+    return loaded
+
+
+async def read_attempts(settings: Settings, campaign: str | None = None) -> list[StoredAttempt]:
+    """The attempts in the store of ``settings`` (read through a session of
+    its own, as another process would see them)."""
+    async with store_session(settings) as store:
+        return await store.list_attempts(campaign)
+
+
+async def read_leads(settings: Settings, campaign: str) -> list[StoredLead]:
+    """The leads of ``campaign`` in the store of ``settings``."""
+    async with store_session(settings) as store:
+        return await store.list_leads(campaign)
 
 
 async def login_agents(rec: AmiRecorder, agent_ids: list[str], timeout: float = 15.0) -> None:

@@ -227,6 +227,42 @@ class StoreApi(Protocol):
         time; each agent's last event before ``since`` comes first, so the
         state an agent was in when the period began is known."""
 
+    # --------------------------------------------------- agent PINs, limits
+
+    async def pin_hash(self, agent_id: str) -> str | None:
+        """The agent's PIN hash (``dialerd.agents.hash_pin``), or None."""
+
+    async def set_pin_hash(self, agent_id: str, pin_hash: str, at: float) -> None:
+        """Set (or replace) the agent's PIN hash; clears the agent id's
+        wrong-PIN counter (an admin just gave a new PIN)."""
+
+    async def pin_agents(self) -> list[str]:
+        """The agent ids that have a PIN hash, sorted."""
+
+    async def login_counters(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[float, float]]:
+        """``{(scope, key): (level, last_at)}`` of the counters that exist
+        among ``keys`` (``dialerd.login_limits``)."""
+
+    async def all_login_counters(self) -> list[tuple[str, str, float, float]]:
+        """(scope, key, level, last_at) of every counter, sorted."""
+
+    async def save_login_counters(self, rows: Sequence[tuple[str, str, float, float]]) -> None:
+        """Write (scope, key, level, last_at) rows, in one transaction."""
+
+    async def clear_login_counters(self, keys: Sequence[tuple[str, str]]) -> int:
+        """Delete these counters; returns how many existed."""
+
+    async def known_phone(self, agent_id: str, phone: str, since: float) -> bool:
+        """True if the agent logged in from ``phone`` at or after ``since``."""
+
+    async def login_succeeded(
+        self, agent_id: str, phone: str, at: float, clear: Sequence[tuple[str, str]]
+    ) -> None:
+        """Remember the phone as the agent's and clear ``clear`` counters,
+        in one transaction."""
+
     # ------------------------------------------------------ the CLI: leads
 
     async def insert_leads(self, campaign: str, rows: Sequence[LeadRow], now: float) -> int:
@@ -280,6 +316,23 @@ class StoreApi(Protocol):
 
     async def lead_counts(self, campaign: str) -> dict[str, int]:
         """Leads of a campaign by status."""
+
+    async def list_leads(self, campaign: str) -> list[StoredLead]:
+        """Every lead of a campaign in id order (small campaigns: reports,
+        the test harness; ``query_leads`` pages through large ones)."""
+
+    async def list_attempts(self, campaign: str | None = None) -> list[StoredAttempt]:
+        """Every attempt (of one campaign, or all), by start time."""
+
+    async def lead_skips(self, campaign: str) -> list[tuple[int, float, str, str, float | None]]:
+        """(lead_id, at, reason, detail, retry_at) of every lead the screening
+        refused, in time order: the audit of what was never dialed, and why."""
+
+    async def agent_actions(
+        self, agent_id: str | None = None
+    ) -> list[tuple[str, str | None, str, str, bool, float]]:
+        """(agent_id, campaign, action, detail, ok, at) of every key an agent
+        pressed (of one agent, or all), oldest first."""
 
     async def outcome_counts(self, campaign: str) -> dict[str, int]:
         """Finished attempts of a campaign by outcome."""

@@ -742,6 +742,89 @@ class Store:
         rows = await self._fetchall("SELECT name FROM campaigns ORDER BY name")
         return [r[0] for r in rows]
 
+    # ---------------------------------------------------- agent PINs, limits
+
+    async def pin_hash(self, agent_id: str) -> str | None:
+        rows = await self._fetchall(
+            "SELECT pin_hash FROM agent_pins WHERE agent_id = ?", (agent_id,)
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def set_pin_hash(self, agent_id: str, pin_hash: str, at: float) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO agent_pins (agent_id, pin_hash, set_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (agent_id) DO UPDATE SET pin_hash = excluded.pin_hash, "
+                "set_at = excluded.set_at",
+                (agent_id, pin_hash, at),
+            )
+            await db.execute(
+                "DELETE FROM login_limits WHERE scope = 'agent' AND key = ?", (agent_id,)
+            )
+
+    async def pin_agents(self) -> list[str]:
+        rows = await self._fetchall("SELECT agent_id FROM agent_pins ORDER BY agent_id")
+        return [str(r[0]) for r in rows]
+
+    async def login_counters(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[float, float]]:
+        out: dict[tuple[str, str], tuple[float, float]] = {}
+        for scope, key in keys:
+            rows = await self._fetchall(
+                "SELECT level, last_at FROM login_limits WHERE scope = ? AND key = ?",
+                (scope, key),
+            )
+            if rows:
+                out[(scope, key)] = (float(rows[0][0]), float(rows[0][1]))
+        return out
+
+    async def all_login_counters(self) -> list[tuple[str, str, float, float]]:
+        rows = await self._fetchall(
+            "SELECT scope, key, level, last_at FROM login_limits ORDER BY scope, key"
+        )
+        return [(str(r[0]), str(r[1]), float(r[2]), float(r[3])) for r in rows]
+
+    async def save_login_counters(self, rows: Sequence[tuple[str, str, float, float]]) -> None:
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO login_limits (scope, key, level, last_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (scope, key) DO UPDATE SET level = excluded.level, "
+                "last_at = excluded.last_at",
+                rows,
+            )
+
+    async def clear_login_counters(self, keys: Sequence[tuple[str, str]]) -> int:
+        n = 0
+        async with self._tx() as db:
+            for scope, key in keys:
+                cur = await db.execute(
+                    "DELETE FROM login_limits WHERE scope = ? AND key = ?", (scope, key)
+                )
+                n += cur.rowcount
+        return n
+
+    async def known_phone(self, agent_id: str, phone: str, since: float) -> bool:
+        rows = await self._fetchall(
+            "SELECT 1 FROM agent_phones WHERE agent_id = ? AND phone = ? AND last_login >= ?",
+            (agent_id, phone, since),
+        )
+        return bool(rows)
+
+    async def login_succeeded(
+        self, agent_id: str, phone: str, at: float, clear: Sequence[tuple[str, str]]
+    ) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO agent_phones (agent_id, phone, last_login) VALUES (?, ?, ?) "
+                "ON CONFLICT (agent_id, phone) DO UPDATE SET last_login = excluded.last_login",
+                (agent_id, phone, at),
+            )
+            for scope, key in clear:
+                await db.execute(
+                    "DELETE FROM login_limits WHERE scope = ? AND key = ?", (scope, key)
+                )
+
     async def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
         """``EXPLAIN QUERY PLAN`` details, so tests can prove a query uses its index."""
         rows = await self._fetchall(f"EXPLAIN QUERY PLAN {sql}", params)

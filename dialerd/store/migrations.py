@@ -228,6 +228,36 @@ async def _v_agent_actions(conn: aiosqlite.Connection) -> None:
     )
 
 
+@upgrade_table.register("agent PINs (scrypt hashes), login limits and known phones")
+async def _v_agent_pins(conn: aiosqlite.Connection) -> None:
+    await _run(
+        conn,
+        # set by `dialerd agents set-pin`; never a PIN in clear
+        """CREATE TABLE agent_pins (
+            agent_id  TEXT PRIMARY KEY,
+            pin_hash  TEXT NOT NULL,
+            set_at    REAL NOT NULL
+        )""",
+        # the wrong-PIN counters (dialerd.login_limits): scope phone, agent
+        # or all; kept here so a restart forgets nothing
+        """CREATE TABLE login_limits (
+            scope     TEXT NOT NULL,
+            key       TEXT NOT NULL,
+            level     REAL NOT NULL,
+            last_at   REAL NOT NULL,
+            PRIMARY KEY (scope, key)
+        )""",
+        # the phones an agent logged in from (their own desk is not slowed
+        # down by failures against their id from elsewhere)
+        """CREATE TABLE agent_phones (
+            agent_id   TEXT NOT NULL,
+            phone      TEXT NOT NULL,
+            last_login REAL NOT NULL,
+            PRIMARY KEY (agent_id, phone)
+        )""",
+    )
+
+
 @upgrade_table.register("store_probe: one row the daemon rewrites to learn the store writes again")
 async def _v_store_probe(conn: aiosqlite.Connection) -> None:
     await _run(

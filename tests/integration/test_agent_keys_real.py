@@ -19,28 +19,23 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from dialerd.agents import hash_pin
 from dialerd.daemon import Daemon
 from dialerd.sandbox.recorder import AmiRecorder
-from dialerd.sandbox.scenario import ANSWER, running, sim_campaign, sim_number, write_config
-from dialerd.settings import Settings, load_settings
-from dialerd.store.db import Store
+from dialerd.sandbox.scenario import (
+    ANSWER,
+    read_attempts,
+    running,
+    sim_campaign,
+    sim_number,
+    write_config,
+)
+from dialerd.sandbox.wait import until
+from dialerd.settings import load_settings
+from dialerd.store import store_session
 
 pytestmark = pytest.mark.asterisk
 AGENT = "2901"
-
-
-async def _store(settings: Settings) -> Store:
-    return await Store.open(Path(settings.store.path))
-
-
-async def _until(pred: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = await pred()
-        if got:
-            return got
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def _press(rec: AmiRecorder, channel: str, keys: str) -> None:
@@ -87,32 +82,22 @@ async def test_preview_disposition_pause_and_manual_dial_by_keys(
         mqtt={"enabled": True, "host": b.host, "port": b.port, "topic_prefix": "dd"},
     )
     settings = load_settings(cfg)
-    st = await _store(settings)
-    try:
+    async with store_session(settings) as st:
         await st.ensure_campaign("prev")
         rows = [(first, 0, None, '{"name": "First"}'), (second, 0, None, '{"name": "Second"}')]
         await st.insert_leads("prev", rows, time.time() - 10)
         await st.dnc_add([blocked], None, "test", time.time())
-    finally:
-        await st.close()
 
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     daemon = Daemon(settings)
 
     async def attempts() -> list[Any]:
-        s = await _store(settings)
-        try:
-            return await s.list_attempts("prev")
-        finally:
-            await s.close()
+        return await read_attempts(settings, "prev")
 
     async def actions() -> list[Any]:
-        s = await _store(settings)
-        try:
+        async with store_session(settings) as s:
             return await s.agent_actions(AGENT)
-        finally:
-            await s.close()
 
     def state() -> str:
         return daemon.core.agents[AGENT].status.value
@@ -152,32 +137,32 @@ async def test_preview_disposition_pause_and_manual_dial_by_keys(
             await _press(rec, ch, "*#")
             pop = await _pop(desk, "connect", 15)
             assert pop["phone"] == second and pop["attempt_id"]
-            done = await _until(lambda: _ended(attempts, second), 20, "the accepted call to end")
+            done = await until(lambda: _ended(attempts, second), 20, "the accepted call to end")
             assert done.outcome == "answered" and done.agent_id == AGENT
             assert done.id == pop["attempt_id"]
             assert state() == "wrap"
             # '*1' in wrap-up: sale, and the agent is ready again
             await asyncio.sleep(1.0)
             await _press(rec, ch, "*1")
-            await _until(lambda: _disposed(attempts, second), 10, "the disposition")
+            await until(lambda: _disposed(attempts, second), 10, "the disposition")
             # '**2': pause for lunch (offers stop, the pending one goes back)
             await asyncio.sleep(3.0)  # the 2 s for call-back minutes, the prompt
             await _press(rec, ch, "**2")
-            await _until(lambda: _is(state, "paused"), 10, "the pause")
+            await until(lambda: _is(state, "paused"), 10, "the pause")
             assert daemon.core.agents[AGENT].pause_reason == "lunch"
             # '***' + number + '#' from pause: a manual call, back to pause after
             national = "0" + by_hand[3:]
             await asyncio.sleep(2.0)
             await _press(rec, ch, "***" + national + "#")
-            manual = await _until(lambda: _ended(attempts, by_hand), 25, "the manual call")
+            manual = await until(lambda: _ended(attempts, by_hand), 25, "the manual call")
             assert manual.outcome == "answered" and manual.agent_id == AGENT
             await asyncio.sleep(1.0)
             await _press(rec, ch, "*#")  # end the wrap-up: the pause resumes
-            await _until(lambda: _is(state, "paused"), 10, "back to the pause")
+            await until(lambda: _is(state, "paused"), 10, "back to the pause")
             # a do-not-call number keyed by hand is refused, never dialed
             await asyncio.sleep(1.5)
             await _press(rec, ch, "***" + "0" + blocked[3:] + "#")
-            await _until(lambda: _action(actions, "dial", blocked, ok=False), 10, "the refusal")
+            await until(lambda: _action(actions, "dial", blocked, ok=False), 10, "the refusal")
             assert not [a for a in await attempts() if a.phone == blocked]
     rec.close()
 
@@ -185,12 +170,9 @@ async def test_preview_disposition_pause_and_manual_dial_by_keys(
     for want in [("skip", True), ("ready", True), ("disposition 1", True), ("pause", True),
                  ("dial", True), ("dial", False)]:  # fmt: skip
         assert want in acts, (want, acts)
-    s = await _store(settings)
-    try:
+    async with store_session(settings) as s:
         skips = await s.lead_skips("prev")
         leads = {x.phone: x for x in await s.list_leads("prev")}
-    finally:
-        await s.close()
     assert any(r[2] == "preview_skipped" for r in skips), skips
     assert leads[by_hand].fields == {"source": "manual"}
     # what the agent heard: the offer tone, the connect tone, confirmations
@@ -224,15 +206,22 @@ async def _action(actions: Any, action: str, phone: str, ok: bool) -> bool:
 async def test_login_asking_for_the_agent_id_then_logout_by_key(
     asterisk_sandbox: Any, tmp_path: Path
 ) -> None:
-    """Dialing plain ``8``: the id is asked for, then the PIN; ``**0`` logs
-    out (the channel leaves the room). Agent 2950."""
+    """Dialing plain ``8``: the id is asked for, then the PIN (both by the
+    daemon over FastAGI); ``**0`` logs out (the channel leaves the room).
+    Agent 2950."""
     sb = asterisk_sandbox
     agents = tmp_path / "agents.yaml"
-    agents.write_text('agents:\n  "2950": {name: Eve, pin: "1357"}\n')
+    agents.write_text('agents:\n  "2950": {name: Eve}\n')
     cfg = write_config(
-        tmp_path, sb.ami_user, {"plain8": sim_campaign(["2950"])}, agents_file=str(agents)
+        tmp_path,
+        sb.ami_user,
+        {"plain8": sim_campaign(["2950"])},
+        agents_file=str(agents),
+        agi={"port": 0},
     )
     settings = load_settings(cfg)
+    async with store_session(settings) as s:
+        await s.set_pin_hash("2950", hash_pin("135790"), time.time())
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     daemon = Daemon(settings)
@@ -258,7 +247,7 @@ async def test_login_asking_for_the_agent_id_then_logout_by_key(
         await asyncio.sleep(1.0)  # Answer, then the agent-user prompt starts
         await _press(rec, ch, "2950#")
         await asyncio.sleep(0.8)  # the PIN prompt starts
-        await _press(rec, ch, "1357#")
+        await _press(rec, ch, "135790#")
         await rec.wait_for(
             lambda s: s.get("Event") == "ConfbridgeJoin" and s.get("Conference") == "agent-2950",
             10,
@@ -270,18 +259,15 @@ async def test_login_asking_for_the_agent_id_then_logout_by_key(
         async def gone() -> bool:
             return "2950" not in daemon.core.agents
 
-        await _until(known, 5, "the agent known to the core")
+        await until(known, 5, "the agent known to the core")
         await asyncio.sleep(1.5)  # agent-loginok played before the room; settle
         await _press(rec, ch, "**0")
         await rec.wait_for(
             lambda s: s.get("Event") == "ConfbridgeLeave" and s.get("Conference") == "agent-2950",
             10,
         )
-        await _until(gone, 5, "the logout")
+        await until(gone, 5, "the logout")
     rec.close()
-    s = await _store(settings)
-    try:
+    async with store_session(settings) as s:
         acts = [(a[2], a[3], a[4]) for a in await s.agent_actions("2950")]
-    finally:
-        await s.close()
     assert ("login", "ok", True) in acts and ("logout", "", True) in acts, acts

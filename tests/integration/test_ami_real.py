@@ -14,17 +14,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from dialerd.asterisk import mapping
-from dialerd.asterisk.ami import AmiAuthError, AmiClient, AmiConnectionLost, Message
+from dialerd.asterisk.ami import AmiAuthError, AmiClient, AmiConnectionLost
 from dialerd.core.commands import Hangup, PlaceCall
-from dialerd.sandbox.asterisk import AmiCredentials, AsteriskSandbox, SandboxError
-from dialerd.sandbox.recorder import AmiRecorder, Seen
+from dialerd.sandbox.asterisk import AmiCredentials, AsteriskSandbox
+from dialerd.sandbox.recorder import AmiRecorder, Seen, Watch
+from dialerd.sandbox.wait import until
 
 pytestmark = pytest.mark.asterisk
 
@@ -32,22 +32,6 @@ pytestmark = pytest.mark.asterisk
 LONG_TALK = "442070001100"
 #: ring until the Originate's own Timeout
 RING_FOREVER = "442070009000"
-
-
-@dataclass
-class Watch:
-    events: list[Message] = field(default_factory=list)
-    ups: int = 0
-    downs: list[str] = field(default_factory=list)
-
-    def on_event(self, msg: Message) -> None:
-        self.events.append(msg)
-
-    def on_up(self) -> None:
-        self.ups += 1
-
-    def on_down(self, why: str) -> None:
-        self.downs.append(why)
 
 
 def client_for(cred: AmiCredentials, watch: Watch, secret: str | None = None) -> AmiClient:
@@ -85,26 +69,6 @@ def call(number: str, attempt: str, ring_timeout_s: float = 20.0) -> PlaceCall:
 
 def new_attempt() -> str:
     return "att-" + uuid.uuid4().hex[:16]
-
-
-async def until(cond: Any, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-def own_sandbox() -> Iterator[AsteriskSandbox]:
-    """A private Asterisk (sub-second boot) for tests that disturb it."""
-    sb = AsteriskSandbox()
-    try:
-        sb.start()
-    except (SandboxError, OSError) as exc:
-        pytest.skip(f"real Asterisk unavailable: {exc}")
-    try:
-        yield sb
-    finally:
-        sb.stop()
 
 
 @pytest.fixture
@@ -172,6 +136,8 @@ async def test_right_credentials_connect_and_originate_is_accepted(
                 for e in watch.events
             ),
             5.0,
+            "DialerAnswered of the attempt",
+            interval=0.02,
         )
         hup = await client.action(mapping.hangup_action(Hangup(attempt, final["Channel"])))
         assert hup["Response"] == "Success"
@@ -180,6 +146,8 @@ async def test_right_credentials_connect_and_originate_is_accepted(
                 e.get("Event") == "Hangup" and e.get("Uniqueid") == attempt for e in watch.events
             ),
             5.0,
+            "the Hangup of the attempt",
+            interval=0.02,
         )
     finally:
         await client.close()
@@ -267,7 +235,9 @@ async def test_restart_reconnects_and_never_resends_originate(
             assert how == "restart"
         await restart
         # the client comes back by itself (backoff <= 1 s)
-        await until(lambda: watch.ups == 2 and client.connected, 10.0)
+        await until(
+            lambda: watch.ups == 2 and client.connected, 10.0, "the client back", interval=0.02
+        )
         t_back = time.time()
         print(
             f"\n{how}: in-flight Originate -> {outcome}; client back after "

@@ -4,13 +4,13 @@ Asterisk itself reported (an independent AMI listener), not the daemon's view.""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter, defaultdict
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from dialerd.campaign.loader import load_campaign_file
 from dialerd.core.models import Outcome
@@ -28,13 +28,12 @@ from dialerd.sandbox.scenario import (
     login_agents,
     make_leads,
     running,
+    seed_campaign,
     sim_campaign,
-    write_config,
-    write_csv,
 )
-from dialerd.settings import load_settings
-from dialerd.store.db import Store
-from dialerd.store.importer import import_csv
+from dialerd.sandbox.wait import until
+from dialerd.settings import Settings
+from dialerd.store import store_session
 
 pytestmark = pytest.mark.asterisk
 
@@ -48,59 +47,58 @@ EXPECTED_FIRST: dict[int, set[str]] = {
 }
 
 
-async def _wait_all_done(store_path: Path, campaign: str, total: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        store = await Store.open(store_path)
-        try:
+async def _wait_all_done(settings: Settings, campaign: str, total: int, timeout: float) -> None:
+    counts: dict[str, int] = {}
+
+    async def done() -> bool:
+        nonlocal counts
+        async with store_session(settings) as store:
             counts = await store.lead_counts(campaign)
-        finally:
-            await store.close()
-        if counts.get("done", 0) == total:
-            return
-        await asyncio.sleep(1.0)
-    raise AssertionError(f"campaign not finished in {timeout} s: {counts}")
+        return counts.get("done", 0) == total
+
+    await until(done, timeout, lambda: f"the campaign to finish: {counts}", interval=1.0)
 
 
+@pytest.mark.slow
 async def test_campaign_of_200_leads_end_to_end(asterisk_sandbox: Any, tmp_path: Path) -> None:
     sb = asterisk_sandbox
     agents = [f"20{i:02d}" for i in range(1, 7)]  # 6 agents
     numbers = make_leads(210, seed=11, talk=(2, 5), ring=(0, 1), start_index=100)
-    cfg_path = write_config(
+    assert len(numbers) == 210
+    settings = await seed_campaign(
         tmp_path,
         sb.ami_user,
         # ratio 3 lines per ready agent: some answered calls find no agent,
         # so both the redirect path and the safe-harbor path are exercised
         {"e2e": sim_campaign(agents, dial_mode="ratio", dial_ratio=3.0)},
+        {"e2e": numbers},  # every one imported, none rejected
     )
-    settings = load_settings(cfg_path)
     campaign = load_campaign_file(tmp_path / "campaigns" / "e2e.yaml")
-    store = await Store.open(Path(settings.store.path))
-    await store.ensure_campaign("e2e")
-    report = await import_csv(store, campaign, write_csv(tmp_path / "leads.csv", numbers), "GB")
-    assert report.imported == 210 and not report.errors
-    await store.close()
 
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
-    async with running(daemon):
-        await _wait_all_done(Path(settings.store.path), "e2e", 210, timeout=240)
+    with capture_logs() as logs:
+        async with running(daemon):
+            await _wait_all_done(settings, "e2e", 210, timeout=240)
     await asyncio.sleep(0.5)
     rec.close()
 
-    store = await Store.open(Path(settings.store.path))
-    try:
+    async with store_session(settings) as store:
         attempts = await store.list_attempts("e2e")
         leads = {ld.id: ld for ld in await store.list_leads("e2e")}
-    finally:
-        await store.close()
 
     # -- every attempt ended, with exactly one outcome
     assert attempts and all(a.state == "done" and a.outcome for a in attempts)
     ids = [a.id for a in attempts]
     assert len(ids) == len(set(ids))
+
+    # -- the sandbox campaign runs under the admin's legal_window override
+    #    (dialerd.yaml, never the campaign file): every call is logged as such
+    assert daemon.campaigns["e2e"].overrides == ("legal_window",)
+    overridden = {e["attempt_id"] for e in logs if e["event"] == "call.override"}
+    assert overridden == set(ids)
 
     # -- the attempt log agrees with Asterisk: one OriginateResponse and one
     #    Hangup per attempt, and nothing Asterisk dialed that the log lacks
@@ -169,6 +167,7 @@ async def test_campaign_of_200_leads_end_to_end(asterisk_sandbox: Any, tmp_path:
             upd = decide(campaign.retry, lid, i, Outcome(a.outcome), a.ended_at)
             if i < len(tries) - 1:
                 assert upd.status.value == "retry", "dialed again after a final outcome"
+                assert upd.next_due_at is not None
                 assert tries[i + 1].started_at >= upd.next_due_at - 0.01, "retried too early"
         assert upd is not None
         assert lead.status.value == "done" == upd.status.value

@@ -12,28 +12,28 @@ import csv
 import itertools
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from dialerd.campaign.loader import load_campaign_file
 from dialerd.cli import main
 from dialerd.daemon import Daemon
-from dialerd.sandbox.recorder import AmiRecorder
+from dialerd.sandbox.recorder import AmiRecorder, Seen
 from dialerd.sandbox.scenario import (
     ANSWER,
     BUSY,
     NO_ANSWER,
     login_agents,
     running,
+    seed_campaign,
     sim_campaign,
     sim_compliance,
     sim_number,
-    write_config,
 )
-from dialerd.settings import Settings, load_settings
+from dialerd.sandbox.wait import until
+from dialerd.settings import Settings
+from dialerd.store import store_session
 from dialerd.store.db import Store, StoredAttempt, StoredLead
-from dialerd.store.importer import import_csv
 
 pytestmark = pytest.mark.asterisk
 MACHINE, HUMAN_HELLO = 7, 8
@@ -50,40 +50,20 @@ def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
 async def _setup(
     tmp: Path, sb: Any, name: str, body: dict[str, Any], rows: list[tuple[str, str]]
 ) -> Settings:
-    cfg = write_config(tmp, sb.ami_user, {name: body})
-    settings = load_settings(cfg)
-    camp = load_campaign_file(tmp / "campaigns" / f"{name}.yaml")
-    store = await Store.open(Path(settings.store.path))
-    try:
-        await store.ensure_campaign(name)
-        rep = await import_csv(store, camp, _csv(tmp / f"{name}.csv", rows), "GB")
-        assert rep.imported == len(rows), rep.errors
-    finally:
-        await store.close()
-    return settings
+    return await seed_campaign(
+        tmp, sb.ami_user, {name: body}, {name: _csv(tmp / f"{name}.csv", rows)}
+    )
 
 
 async def _state(
     settings: Settings, name: str
 ) -> tuple[list[StoredLead], list[StoredAttempt], list[Any]]:
-    store = await Store.open(Path(settings.store.path))
-    try:
+    async with store_session(settings) as store:
         return (
             await store.list_leads(name),
             await store.list_attempts(name),
             await store.lead_skips(name),
         )
-    finally:
-        await store.close()
-
-
-async def _until(pred: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await pred():
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _zone_at(hour: int) -> str:
@@ -95,10 +75,10 @@ def _zone_at(hour: int) -> str:
     return "Etc/GMT" if off == 0 else f"Etc/GMT{-off:+d}"
 
 
-async def _run(settings: Settings, until: Any, timeout: float, what: str) -> Daemon:
+async def _run(settings: Settings, done: Any, timeout: float, what: str) -> Daemon:
     daemon = Daemon(settings)
     async with running(daemon):
-        await _until(until, timeout, what)
+        await until(done, timeout, what)
     return daemon
 
 
@@ -202,6 +182,7 @@ async def _play_dtmf(rec: AmiRecorder, channel: str, digits: str) -> None:
         await asyncio.sleep(0.4)
 
 
+@pytest.mark.slow
 async def test_agent_dtmf_callback_is_dialed_when_due_to_that_agent(
     asterisk_sandbox: Any, tmp_path: Path
 ) -> None:
@@ -219,7 +200,7 @@ async def test_agent_dtmf_callback_is_dialed_when_due_to_that_agent(
             _l, attempts, _s = await _state(settings, "ccb")
             return len(attempts) == 1 and attempts[0].state == "done"
 
-        await _until(first_done, 30, "the first call")
+        await until(first_done, 30, "the first call")
         _l, attempts, _s = await _state(settings, "ccb")
         first = attempts[0]
         assert first.outcome == "answered" and first.agent_id in agents
@@ -234,14 +215,11 @@ async def test_agent_dtmf_callback_is_dialed_when_due_to_that_agent(
             _leads, attempts, _s = await _state(settings, "ccb")
             return attempts[0].disposition == "callback"
 
-        await _until(disposed, 15, "the callback disposition")
-        store = await Store.open(Path(settings.store.path))
-        try:
-            rows = await store._fetchall(
+        await until(disposed, 15, "the callback disposition")
+        async with store_session(settings) as store:
+            rows = await cast(Store, store)._fetchall(
                 "SELECT status, callback_at, callback_agent FROM leads WHERE phone = ?", (number,)
             )
-        finally:
-            await store.close()
         status, cb_at, cb_agent = rows[0]
         assert status == "retry" and cb_agent == agent
         assert t0 + 55 <= cb_at <= time.time() + 61
@@ -250,7 +228,7 @@ async def test_agent_dtmf_callback_is_dialed_when_due_to_that_agent(
             _l, attempts, _s = await _state(settings, "ccb")
             return len(attempts) == 2 and attempts[1].state == "done"
 
-        await _until(second_done, 100, "the callback call")
+        await until(second_done, 100, "the callback call")
         _l, attempts, _s = await _state(settings, "ccb")
         again = attempts[1]
         assert again.started_at >= cb_at - 0.01, "called back before it was due"
@@ -289,7 +267,7 @@ async def test_amd_machine_and_person_get_the_configured_action(
     m, p = by[machine], by[person]
     verdicts = {s.get("Attempt"): s for s in rec.named("UserEvent", UserEvent="DialerAmd")}
     assert verdicts[m.id].get("Status") == "MACHINE", (m, verdicts)
-    assert verdicts.get(p.id, {}).get("Status") == "HUMAN", (
+    assert verdicts.get(p.id, Seen(0.0, {})).get("Status") == "HUMAN", (
         p,
         [v.fields for v in verdicts.values()],
     )

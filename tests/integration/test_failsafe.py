@@ -13,26 +13,21 @@ from typing import Any
 
 import pytest
 
-from dialerd.campaign.loader import load_campaign_file
 from dialerd.sandbox.recorder import AmiRecorder
 from dialerd.sandbox.scenario import (
     ANSWER,
     login_agents,
+    seed_campaign,
     sim_campaign,
     sim_number,
-    write_config,
-    write_csv,
 )
-from dialerd.settings import load_settings
-from dialerd.store.db import Store
-from dialerd.store.importer import import_csv
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _is_answer(s: Any) -> bool:
-    return s.get("Event") == "UserEvent" and s.get("UserEvent") == "DialerAnswered"
+    return bool(s.get("Event") == "UserEvent" and s.get("UserEvent") == "DialerAnswered")
 
 
 async def test_safe_harbor_plays_with_daemon_killed(asterisk_sandbox: Any, tmp_path: Path) -> None:
@@ -41,17 +36,13 @@ async def test_safe_harbor_plays_with_daemon_killed(asterisk_sandbox: Any, tmp_p
     # two lines for one agent: the first customer answers at once and talks,
     # the second answers 3 s later and finds no agent free
     numbers = [sim_number(900, ANSWER, 0, 30), sim_number(901, ANSWER, 3, 20)]
-    cfg = write_config(
+    await seed_campaign(
         tmp_path,
         sb.ami_user,
         {"failsafe": sim_campaign([agent], dial_mode="ratio", dial_ratio=2.0, max_lines=2)},
+        {"failsafe": numbers},
     )
-    settings = load_settings(cfg)
-    camp = load_campaign_file(tmp_path / "campaigns" / "failsafe.yaml")
-    store = await Store.open(Path(settings.store.path))
-    await store.ensure_campaign("failsafe")
-    await import_csv(store, camp, write_csv(tmp_path / "leads.csv", numbers), "GB")
-    await store.close()
+    cfg = tmp_path / "dialerd.yaml"
 
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)

@@ -45,19 +45,19 @@ async def test_retained_state_commands_and_broker_restart(mqtt_broker: Any) -> N
         await sup.subscribe("t/campaign/+/state")
         assert await _get(sup, "t/campaign/c1/state") == {"dials": 1}
         # a supervisor command gets a reply on its reply_to topic
-        await sup.subscribe("sup/replies")
+        await sup.subscribe("t/reply/sup")
         await sup.publish(
             "t/cmd",
             json.dumps(
                 {
                     "command": "pause",
                     "campaign": "c1",
-                    "reply_to": "sup/replies",
+                    "reply_to": "t/reply/sup",
                     "request_id": "r1",
                 }
             ),
         )
-        reply = await _get(sup, "sup/replies")
+        reply = await _get(sup, "t/reply/sup")
         assert reply == {"ok": True, "did": "pause", "request_id": "r1"}
         assert commands[0]["campaign"] == "c1"
         # a garbled command is answered with an error, not a crash

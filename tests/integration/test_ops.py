@@ -22,45 +22,16 @@ from dialerd.sandbox.recorder import AmiRecorder
 from dialerd.sandbox.scenario import (
     ANSWER,
     login_agents,
+    read_attempts,
     running,
+    seed_campaign,
     sim_campaign,
     sim_number,
-    write_config,
-    write_csv,
 )
-from dialerd.settings import load_settings
-from dialerd.store.db import Store
-from dialerd.store.importer import import_csv
+from dialerd.sandbox.wait import until
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
-
-
-async def _import(settings: Any, campaign: str, numbers: list[str], tmp: Path) -> None:
-    store = await Store.open(Path(settings.store.path))
-    try:
-        await store.ensure_campaign(campaign)
-        rep = await import_csv(store, campaign, write_csv(tmp / f"{campaign}.csv", numbers), "GB")
-        assert rep.imported == len(numbers)
-    finally:
-        await store.close()
-
-
-async def _attempts(settings: Any, campaign: str | None = None) -> list[Any]:
-    store = await Store.open(Path(settings.store.path))
-    try:
-        return await store.list_attempts(campaign)
-    finally:
-        await store.close()
-
-
-async def _until(pred: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await pred():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_mqtt_pause_stops_new_dials_within_a_second(
@@ -68,10 +39,11 @@ async def test_mqtt_pause_stops_new_dials_within_a_second(
 ) -> None:
     sb, b = asterisk_sandbox, mqtt_broker
     agents = ["2201", "2202", "2203"]
-    cfg = write_config(
+    settings = await seed_campaign(
         tmp_path,
         sb.ami_user,
         {"mq": sim_campaign(agents, wrap_up_s=0)},
+        {"mq": [sim_number(300 + i, ANSWER, 0, 1) for i in range(150)]},
         mqtt={
             "enabled": True,
             "host": b.host,
@@ -80,36 +52,34 @@ async def test_mqtt_pause_stops_new_dials_within_a_second(
             "state_interval_s": 0.2,
         },
     )
-    settings = load_settings(cfg)
-    await _import(settings, "mq", [sim_number(300 + i, ANSWER, 0, 1) for i in range(150)], tmp_path)
     rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, agents)
     daemon = Daemon(settings)
     async with running(daemon):
         async with aiomqtt.Client(b.host, b.port, identifier="supervisor") as sup:
             await sup.subscribe("dd/campaign/mq/state")
-            await sup.subscribe("sup/reply")
-            await _until(lambda: _n_attempts(settings, 6), 30, "dialing to start")
+            await sup.subscribe("dd/reply/sup")
+            await until(lambda: _n_attempts(settings, 6), 30, "dialing to start")
             t_cmd = time.time()
             await sup.publish(
                 "dd/cmd",
-                json.dumps({"command": "pause", "campaign": "mq", "reply_to": "sup/reply"}),
+                json.dumps({"command": "pause", "campaign": "mq", "reply_to": "dd/reply/sup"}),
             )
-            reply = await _next_json(sup, "sup/reply")
+            reply = await _next_json(sup, "dd/reply/sup")
             assert reply["ok"] is True
             await asyncio.sleep(4.0)  # calls in progress finish, none start
-            started = [a.started_at for a in await _attempts(settings, "mq")]
+            started = [a.started_at for a in await read_attempts(settings, "mq")]
             assert max(started) <= t_cmd + 1.0, f"dialed {max(started) - t_cmd:.2f} s after pause"
             state = await _next_json(sup, "dd/campaign/mq/state", lambda s: s["paused"])
             assert state["dialing_blocked_by"] == "paused"
             n_paused = len(started)
             await sup.publish("dd/cmd", json.dumps({"command": "resume", "campaign": "mq"}))
-            await _until(lambda: _n_attempts(settings, n_paused + 3), 15, "dialing to resume")
+            await until(lambda: _n_attempts(settings, n_paused + 3), 15, "dialing to resume")
     rec.close()
 
 
 async def _n_attempts(settings: Any, n: int) -> bool:
-    return len(await _attempts(settings)) >= n
+    return len(await read_attempts(settings)) >= n
 
 
 async def _next_json(client: aiomqtt.Client, topic: str, pred: Any = None) -> Any:
@@ -128,43 +98,38 @@ async def test_sighup_reload_valid_broken_and_removed(
     asterisk_sandbox: Any, tmp_path: Path
 ) -> None:
     sb = asterisk_sandbox
-    cfg = write_config(
+    settings = await seed_campaign(
         tmp_path,
         sb.ami_user,
         {
             "keep": sim_campaign(["2301"], wrap_up_s=0),
             "gone": sim_campaign(["2302"], wrap_up_s=0),
         },
-    )
-    settings = load_settings(cfg)
-    await _import(
-        settings, "keep", [sim_number(400 + i, ANSWER, 0, 1) for i in range(200)], tmp_path
-    )
-    await _import(
-        settings, "gone", [sim_number(600 + i, ANSWER, 0, 3) for i in range(200)], tmp_path
+        {
+            "keep": [sim_number(400 + i, ANSWER, 0, 1) for i in range(200)],
+            "gone": [sim_number(600 + i, ANSWER, 0, 3) for i in range(200)],
+        },
     )
     rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, ["2301", "2302"])
     daemon = Daemon(settings)
     cdir = tmp_path / "campaigns"
     async with running(daemon):
-        await _until(lambda: _n_attempts(settings, 4), 30, "both campaigns dialing")
+        await until(lambda: _n_attempts(settings, 4), 30, "both campaigns dialing")
         # 1) a valid change: keep's wrap-up becomes 1 s (future decisions only)
         body = yaml.safe_load((cdir / "keep.yaml").read_text())
         body["wrap_up_s"] = 1.0
         (cdir / "keep.yaml").write_text(yaml.safe_dump(body))
         os.kill(os.getpid(), signal.SIGHUP)
-        await _until(
-            _async(lambda: daemon.core.campaigns["keep"].cfg.wrap_up_s == 1.0), 5, "reload"
-        )
+        await until(lambda: daemon.core.campaigns["keep"].cfg.wrap_up_s == 1.0, 5, "reload")
         # 2) a broken file: rejected, the previous version keeps dialing
         (cdir / "keep.yaml").write_text("name: keep\ntrunk: [not, a, string]\n")
         os.kill(os.getpid(), signal.SIGHUP)
         await asyncio.sleep(1.0)
         assert daemon.core.campaigns["keep"].active
         assert daemon.core.campaigns["keep"].cfg.wrap_up_s == 1.0
-        n_keep = len(await _attempts(settings, "keep"))
-        await _until(
+        n_keep = len(await read_attempts(settings, "keep"))
+        await until(
             lambda: _count(settings, "keep", n_keep + 2), 20, "keep dialing after broken reload"
         )
         # 3) removed: stops dialing; its live calls finish normally
@@ -172,22 +137,15 @@ async def test_sighup_reload_valid_broken_and_removed(
         os.kill(os.getpid(), signal.SIGHUP)
         t_removed = time.time()
         await asyncio.sleep(5.0)
-        gone = await _attempts(settings, "gone")
+        gone = await read_attempts(settings, "gone")
         assert all(a.started_at <= t_removed + 0.5 for a in gone)
         assert all(a.state == "done" for a in gone), "a live call was dropped"
         assert not [a for a in gone if a.outcome == "interrupted"]
     rec.close()
 
 
-def _async(fn: Any) -> Any:
-    async def pred() -> bool:
-        return bool(fn())
-
-    return pred
-
-
 async def _count(settings: Any, campaign: str, n: int) -> bool:
-    return len(await _attempts(settings, campaign)) >= n
+    return len(await read_attempts(settings, campaign)) >= n
 
 
 async def test_sigterm_drains_live_calls_and_exits_zero(
@@ -195,11 +153,13 @@ async def test_sigterm_drains_live_calls_and_exits_zero(
 ) -> None:
     sb = asterisk_sandbox
     agents = ["2401", "2402"]
-    cfg = write_config(tmp_path, sb.ami_user, {"drain": sim_campaign(agents, wrap_up_s=0)})
-    settings = load_settings(cfg)
-    await _import(
-        settings, "drain", [sim_number(700 + i, ANSWER, 0, 6) for i in range(20)], tmp_path
+    settings = await seed_campaign(
+        tmp_path,
+        sb.ami_user,
+        {"drain": sim_campaign(agents, wrap_up_s=0)},
+        {"drain": [sim_number(700 + i, ANSWER, 0, 6) for i in range(20)]},
     )
+    cfg = tmp_path / "dialerd.yaml"
     rec = await AmiRecorder.connect(sb.harness_user)
     await login_agents(rec, agents)
     proc = subprocess.Popen(
@@ -219,7 +179,7 @@ async def test_sigterm_drains_live_calls_and_exits_zero(
             ),
             30,
         )
-        live = [a for a in await _attempts(settings, "drain") if a.state == "dialing"]
+        live = [a for a in await read_attempts(settings, "drain") if a.state == "dialing"]
         assert live, "no live call to drain"
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -231,7 +191,7 @@ async def test_sigterm_drains_live_calls_and_exits_zero(
         rec.close()
     assert rc == 0
     assert took < 30
-    attempts = await _attempts(settings, "drain")
+    attempts = await read_attempts(settings, "drain")
     assert all(a.state == "done" for a in attempts), "drain left an attempt open"
     drained = {a.id: a for a in attempts if a.id in {x.id for x in live}}
     assert all(a.outcome == "answered" for a in drained.values()), "live calls were cut"

@@ -9,8 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -18,100 +16,62 @@ import pytest
 
 from dialerd.daemon import Daemon
 from dialerd.sandbox.asterisk import AmiCredentials, AsteriskSandbox
+from dialerd.sandbox.asterisk_view import asterisk_view
 from dialerd.sandbox.recorder import AmiRecorder
 from dialerd.sandbox.scenario import (
     Mix,
     login_agents,
     make_leads,
+    seed_campaign,
     sim_campaign,
-    write_config,
-    write_csv,
 )
 from dialerd.sandbox.tcpproxy import TcpProxy
-from dialerd.settings import load_settings
-from dialerd.store.db import Store
-from dialerd.store.importer import import_csv
+from dialerd.sandbox.wait import until
+from dialerd.store import store_session
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
 MIX = Mix(answer=0.6, busy=0.15, no_answer=0.15, congestion=0.1, rejected=0, unallocated=0)
 
 
-async def _setup(tmp: Path, ami: AmiCredentials, name: str, agents: list[str], n: int,
-                 start: int, **camp: Any) -> Any:
-    cfg = write_config(tmp, ami, {name: sim_campaign(agents, **camp)})
-    settings = load_settings(cfg)
-    store = await Store.open(Path(settings.store.path))
-    try:
-        await store.ensure_campaign(name)
-        numbers = make_leads(n, MIX, seed=start, talk=(3, 6), ring=(1, 3), start_index=start)
-        rep = await import_csv(store, name, write_csv(tmp / "leads.csv", numbers), "GB")
-        assert rep.imported == n
-    finally:
-        await store.close()
-    return cfg, settings
+async def _setup(
+    tmp: Path, ami: AmiCredentials, name: str, agents: list[str], n: int, start: int, **camp: Any
+) -> Any:
+    numbers = make_leads(n, MIX, seed=start, talk=(3, 6), ring=(1, 3), start_index=start)
+    assert len(numbers) == n
+    settings = await seed_campaign(tmp, ami, {name: sim_campaign(agents, **camp)}, {name: numbers})
+    return tmp / "dialerd.yaml", settings
 
 
 async def _store_view(settings: Any, campaign: str) -> tuple[list[Any], list[Any]]:
-    store = await Store.open(Path(settings.store.path))
-    try:
+    async with store_session(settings) as store:
         return await store.list_attempts(campaign), await store.list_leads(campaign)
-    finally:
-        await store.close()
 
 
 async def _wait_done(settings: Any, campaign: str, n: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    async def done() -> bool:
         _, leads = await _store_view(settings, campaign)
-        if sum(1 for ld in leads if ld.status.value == "done") == n:
-            return
-        await asyncio.sleep(1)
-    raise AssertionError(f"not all {n} leads finished in {timeout} s")
+        return sum(1 for ld in leads if ld.status.value == "done") == n
+
+    await until(done, timeout, f"all {n} leads finished", interval=1.0)
 
 
 async def _wait_attempts(settings: Any, campaign: str, n: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    async def enough() -> bool:
         attempts, _ = await _store_view(settings, campaign)
-        if len(attempts) >= n:
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"fewer than {n} attempts after {timeout} s")
+        return len(attempts) >= n
+
+    await until(enough, timeout, f"{n} attempts", interval=0.3)
 
 
 def _check_asterisk_view(
-    recs: list[AmiRecorder], attempts: list[Any], gone_at: float = float("inf")
+    recs: list[AmiRecorder], attempts: list[Any], gone_at: float | None = None
 ) -> None:
     """Each attempt id made at most one channel and got at most one
     OriginateResponse in Asterisk; no lead had two channels live at once.
     ``gone_at``: when Asterisk itself went away (its channels with it)."""
-    by_id = {a.id: a for a in attempts}
-    created: Counter[str] = Counter()
-    responses: Counter[str] = Counter()
-    start: dict[str, float] = {}
-    end: dict[str, float] = {}
-    for rec in recs:
-        for s in rec.events:
-            uid = s.get("Uniqueid")
-            if uid not in by_id:
-                continue
-            if s.get("Event") == "Newchannel":
-                created[uid] += 1
-                start.setdefault(uid, s.at)
-            elif s.get("Event") == "OriginateResponse":
-                responses[uid] += 1
-            elif s.get("Event") == "Hangup":
-                end[uid] = s.at
-    assert all(v == 1 for v in created.values()), "an attempt id made two channels"
-    assert all(v <= 1 for v in responses.values()), "an Originate was sent twice"
-    spans: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    for uid, t0 in start.items():
-        spans[by_id[uid].lead_id].append((t0, end.get(uid, gone_at)))
-    for lst in spans.values():
-        lst.sort()
-        for (_a, e1), (s2, _b) in pairwise(lst):
-            assert s2 >= e1, "a lead was in two live calls at once"
+    view = asterisk_view(recs, attempts, () if gone_at is None else (gone_at,))
+    view.assert_no_double_dials()
 
 
 def _daemon_proc(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -123,12 +83,22 @@ def _daemon_proc(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_campaign_then_restart(asterisk_sandbox: Any, tmp_path: Path) -> None:
     sb = asterisk_sandbox
     agents = ["2601", "2602", "2603", "2604"]
     n = 60
-    cfg, settings = await _setup(tmp_path, sb.ami_user, "crash", agents, n, 100,
-                                 dial_mode="ratio", dial_ratio=1.5, wrap_up_s=0.5)
+    cfg, settings = await _setup(
+        tmp_path,
+        sb.ami_user,
+        "crash",
+        agents,
+        n,
+        100,
+        dial_mode="ratio",
+        dial_ratio=1.5,
+        wrap_up_s=0.5,
+    )
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     await login_agents(rec, agents)
@@ -166,12 +136,14 @@ async def test_sigkill_mid_campaign_then_restart(asterisk_sandbox: Any, tmp_path
         assert later[0].started_at >= a.ended_at + 2 - 0.01, "retried before its delay"
 
 
+@pytest.mark.slow
 async def test_asterisk_restart_mid_campaign(tmp_path: Path) -> None:
     agents = ["2701", "2702", "2703"]
     n = 40
     with AsteriskSandbox() as sb:
-        _cfg, settings = await _setup(tmp_path, sb.ami_user, "astrestart", agents, n, 200,
-                                     wrap_up_s=0.5)
+        _cfg, settings = await _setup(
+            tmp_path, sb.ami_user, "astrestart", agents, n, 200, wrap_up_s=0.5
+        )
         h = sb.harness_user
         rec1 = await AmiRecorder.connect(h)
         await login_agents(rec1, agents)
@@ -197,6 +169,7 @@ async def test_asterisk_restart_mid_campaign(tmp_path: Path) -> None:
     _check_asterisk_view([rec1, *([rec2] if rec2 else [])], attempts, gone_at=restarted_at)
 
 
+@pytest.mark.slow
 async def test_ami_socket_dropped_with_originates_outstanding(
     asterisk_sandbox: Any, tmp_path: Path
 ) -> None:
@@ -206,8 +179,17 @@ async def test_ami_socket_dropped_with_originates_outstanding(
     via_proxy = AmiCredentials(proxy.host, proxy.port, sb.username, sb.secret)
     agents = ["2801", "2802", "2803"]
     n = 30
-    _cfg, settings = await _setup(tmp_path, via_proxy, "drop", agents, n, 300,
-                                  dial_mode="ratio", dial_ratio=2.0, wrap_up_s=0.5)
+    _cfg, settings = await _setup(
+        tmp_path,
+        via_proxy,
+        "drop",
+        agents,
+        n,
+        300,
+        dial_mode="ratio",
+        dial_ratio=2.0,
+        wrap_up_s=0.5,
+    )
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     await login_agents(rec, agents)

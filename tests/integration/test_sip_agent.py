@@ -1,6 +1,7 @@
 """An agent on a real SIP phone: sipp (Debian's sip-tester) registers as
 agent 7001 with digest auth, dials the login code, types a wrong PIN (and
-hears the retry prompt), then the right one, sits in the room while the
+hears the retry prompt), then the right one (asked for by the daemon over
+FastAGI; its hash set in the store as ``dialerd agents set-pin`` does), sits in the room while the
 daemon connects an answered customer, presses '*' '1' (disposition "sale")
 as RFC 4733 DTMF, and hangs up. The disposition must land in the store on
 that very attempt, and every key must be recorded.
@@ -11,112 +12,56 @@ Agents 7001-7010 are the sandbox's SIP phones (``SIP_AGENTS``).
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from sipp_phone import need_sipp, run_sipp
 
+from dialerd.agents import hash_pin
 from dialerd.daemon import Daemon
-from dialerd.sandbox import dtmf
 from dialerd.sandbox.recorder import AmiRecorder
 from dialerd.sandbox.scenario import ANSWER, running, sim_campaign, sim_number, write_config
 from dialerd.settings import load_settings
-from dialerd.store.db import Store
+from dialerd.store import store_session
 
 pytestmark = pytest.mark.asterisk
 
-SIPP_DIR = Path(__file__).parent / "sipp"
-RECORDINGS = dtmf.RECORDINGS
-AGENT, PIN = "7001", "2580"
+AGENT, PIN, WRONG = "7001", "62859371", "40917365"
 
 
-def _need_sipp() -> str:
-    sipp = shutil.which("sipp")
-    if sipp is None or not (RECORDINGS / "dtmf_2833_1.pcap").exists():
-        reason = "sipp or its DTMF recordings missing (apt-get install sip-tester)"
-        if os.environ.get("CI", "").lower() in {"true", "1", "yes"}:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return sipp
-
-
-def _udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _sipp(sipp: str, sb: Any, scenario: str, tmp: Path, timeout_s: int) -> str:
-    """Run one sipp scenario to its end; its output, or a failure with it."""
-    inf = tmp / "agent.csv"
-    inf.write_text(f"SEQUENTIAL\n{AGENT};\n")
-    media = _udp_port()
-    args = [
-        sipp, f"127.0.0.1:{sb.sip_port}",
-        "-sf", str(SIPP_DIR / scenario),
-        "-inf", str(inf),
-        "-au", AGENT, "-ap", sb.sip_secret,
-        "-m", "1", "-l", "1",
-        "-i", "127.0.0.1", "-p", str(_udp_port()),
-        "-mi", "127.0.0.1", "-mp", str(media),
-        "-timeout", f"{timeout_s}s", "-timeout_error",
-        "-nostdin",
-        "-trace_err", "-error_file", str(tmp / f"{scenario}.err"),
-        "-trace_msg", "-message_file", str(tmp / f"{scenario}.msg"),
-    ]  # fmt: skip
-    keys = tmp / "keys"
-    keys.mkdir(exist_ok=True)
-    sent = 0
-    for name, seq in (("pin_wrong", "9909#"), ("pin_right", PIN + "#"), ("dispo", "*1")):
-        dtmf.write_sequence(seq, keys / f"{name}.pcap", after=sent)
-        sent += len(seq)
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        cwd=keys,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout_s + 30)
-    text = out.decode(errors="replace")
-    if proc.returncode != 0:
-        err = tmp / f"{scenario}.err"
-        detail = err.read_text(errors="replace")[-3000:] if err.exists() else ""
-        raise AssertionError(f"sipp {scenario} exit {proc.returncode}\n{text[-3000:]}\n{detail}")
-    return text
+KEYS = {"pin_wrong": WRONG + "#", "pin_right": PIN + "#", "dispo": "*1"}
 
 
 async def test_sip_agent_logs_in_with_pin_takes_a_call_and_disposes_by_dtmf(
     asterisk_sandbox: Any, tmp_path: Path
 ) -> None:
-    sipp = _need_sipp()
+    sipp = need_sipp()
     sb = asterisk_sandbox
     agents_file = tmp_path / "agents.yaml"
-    agents_file.write_text(yaml.safe_dump({"agents": {AGENT: {"name": "Sipp", "pin": PIN}}}))
+    agents_file.write_text(yaml.safe_dump({"agents": {AGENT: {"name": "Sipp"}}}))
     # the customer answers after 1 s and talks 4 s; a long wrap-up so the
     # disposition key lands in wrap-up (it would also be kept if pressed
     # while still talking)
     body = sim_campaign([AGENT], wrap_up_s=30)
-    cfg = write_config(tmp_path, sb.ami_user, {"csip": body}, agents_file=str(agents_file))
+    cfg = write_config(
+        tmp_path, sb.ami_user, {"csip": body}, agents_file=str(agents_file), agi={"port": 0}
+    )
     settings = load_settings(cfg)
     number = sim_number(4000, ANSWER, 1, 4)
-    store = await Store.open(Path(settings.store.path))
-    try:
+    async with store_session(settings) as store:
         await store.ensure_campaign("csip")
+        await store.set_pin_hash(AGENT, hash_pin(PIN), time.time())  # dialerd agents set-pin
         assert await store.insert_leads("csip", [(number, 0, None, "{}")], time.time()) == 1
-    finally:
-        await store.close()
 
     h = sb.harness_user
     rec = await AmiRecorder.connect(h)
     daemon = Daemon(settings)
     async with running(daemon, started_s=20):
-        await _sipp(sipp, sb, "agent_register.xml", tmp_path, 20)
-        await _sipp(sipp, sb, "agent_call.xml", tmp_path, 60)
+        await run_sipp(sipp, sb, "agent_register.xml", tmp_path, 20, KEYS)
+        await run_sipp(sipp, sb, "agent_call.xml", tmp_path, 60, KEYS)
         # the agent's phone left: logged out
         await rec.wait_for(
             lambda s: (
@@ -132,12 +77,9 @@ async def test_sip_agent_logs_in_with_pin_takes_a_call_and_disposes_by_dtmf(
     # the real SIP channel sat in the agent's room, and the customer joined it
     joins = rec.named("ConfbridgeJoin", Conference=f"agent-{AGENT}")
     assert any(j.get("Channel").startswith(f"PJSIP/{AGENT}-") for j in joins), joins
-    store = await Store.open(Path(settings.store.path))
-    try:
+    async with store_session(settings) as store:
         attempts = await store.list_attempts("csip")
         actions = await store.agent_actions(AGENT)
-    finally:
-        await store.close()
     assert len(attempts) == 1, attempts
     a = attempts[0]
     assert a.phone == number and a.outcome == "answered" and a.agent_id == AGENT

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 import structlog
 
 from dialerd.cli import main
-from dialerd.control import daemon_handler, serve_control
+from dialerd.control import serve_control
 from dialerd.core import commands as cmd
 from dialerd.daemon import Daemon
 from dialerd.sandbox.recorder import AmiRecorder
@@ -29,8 +28,9 @@ from dialerd.sandbox.scenario import (
     sim_number,
     write_config,
 )
+from dialerd.sandbox.wait import until
 from dialerd.settings import Settings, load_settings
-from dialerd.store.db import Store
+from dialerd.store import store_session
 
 pytestmark = pytest.mark.asterisk
 AGENTS = ["2501", "2502", "2503"]
@@ -67,11 +67,8 @@ async def _status(capsys: pytest.CaptureFixture[str], sock: str) -> dict[str, An
 
 
 async def _lead_counts(settings: Settings) -> dict[str, int]:
-    store = await Store.open(Path(settings.store.path))
-    try:
+    async with store_session(settings) as store:
         return await store.lead_counts(CAMP)
-    finally:
-        await store.close()
 
 
 async def test_status_pause_resume_and_report_on_a_known_campaign(
@@ -130,21 +127,24 @@ async def test_status_pause_resume_and_report_on_a_known_campaign(
     daemon = Daemon(settings, on_command=on_command)
     # until the daemon serves its own socket (control_socket setting), the
     # test serves the very handler the daemon will
-    server = None if wired else await serve_control(sock, daemon_handler(daemon))
+    server = None if wired else await serve_control(sock, daemon.handle_control)
     run = asyncio.create_task(daemon.run())
     try:
         await asyncio.wait_for(daemon.started.wait(), 30)
         # --- status while dialing
-        deadline = time.monotonic() + 30
-        while True:
-            st = await _status(capsys, sock)
+        last: dict[str, Any] = {}
+
+        async def dialing() -> tuple[dict[str, Any], Any, list[Any]] | None:
+            nonlocal last
+            st = last = await _status(capsys, sock)
             c = st["campaigns"][0] if st["campaigns"] else None
             # the session's Asterisk holds other tests' agents too (no campaign)
             ours = [a for a in st["agents"] if a["campaign"] == CAMP]
             if c is not None and c["dials"] >= 1 and len(ours) == 3:
-                break
-            assert time.monotonic() < deadline, f"no dialing seen: {st}"
-            await asyncio.sleep(0.2)
+                return st, c, ours
+            return None
+
+        st, c, ours = await until(dialing, 30, lambda: f"dialing: {last}", interval=0.2)
         assert st["ok"] is True and st["ami_up"] is True and st["draining"] is False
         assert c["campaign"] == CAMP and c["dial_mode"] == "progressive"
         assert c["agents"]["logged_in"] == 3 and c["max_lines"] == 20
@@ -174,10 +174,10 @@ async def test_status_pause_resume_and_report_on_a_known_campaign(
         assert (rc, out.strip()) == (0, f"{CAMP}: resumed")
 
         # --- run to completion: every lead done (max_attempts 1 everywhere)
-        deadline = time.monotonic() + 90
-        while (await _lead_counts(settings)).get("done", 0) < 20:
-            assert time.monotonic() < deadline, await _lead_counts(settings)
-            await asyncio.sleep(0.3)
+        async def all_done() -> bool:
+            return (await _lead_counts(settings)).get("done", 0) >= 20
+
+        await until(all_done, 90, "every lead done", interval=0.3)
         await asyncio.sleep(1.0)  # the last wrap-up ends
         final = await _status(capsys, sock)
     finally:
@@ -194,13 +194,10 @@ async def test_status_pause_resume_and_report_on_a_known_campaign(
     assert sum(a["calls"] for a in final["agents"]) == 10
 
     # the daemon will write these itself (AgentStateChanged -> record_agent_event)
-    store = await Store.open(Path(settings.store.path))
-    try:
+    async with store_session(settings) as store:
         if not await store.agent_events():
             for e in agent_events:
                 await store.record_agent_event(e.agent_id, e.campaign, e.state, e.at)
-    finally:
-        await store.close()
 
     rc, out, err = await _cli(
         capsys, "report", "--campaign", CAMP, "--format", "json", "-c", str(cfg)

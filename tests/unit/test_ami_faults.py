@@ -29,6 +29,8 @@ from dialerd.asterisk.ami import (
     Message,
 )
 from dialerd.asterisk.safety import UnsafeValue
+from dialerd.sandbox.recorder import Watch
+from dialerd.sandbox.wait import until
 
 GREETING = b"Asterisk Call Manager/9.0.0\r\n"
 SECRET = "s3cr3t-do-not-leak"
@@ -157,31 +159,6 @@ class FakeAmi:
             conn.send(Response="Success", ActionID=aid, Message=f"{action} done")
 
 
-async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Poll a condition (10 ms steps): no fixed sleeps in the tests."""
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.01)
-
-
-@dataclass
-class Watch:
-    """What the client reported through its callbacks."""
-
-    events: list[Message] = field(default_factory=list)
-    ups: int = 0
-    downs: list[str] = field(default_factory=list)
-
-    def on_event(self, msg: Message) -> None:
-        self.events.append(msg)
-
-    def on_up(self) -> None:
-        self.ups += 1
-
-    def on_down(self, why: str) -> None:
-        self.downs.append(why)
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[FakeAmi]:
     srv = FakeAmi()
@@ -269,7 +246,9 @@ async def test_originate_outstanding_at_drop_fails_and_is_never_resent(
     assert client.connected and watch.ups == 1
 
     fut = client.send(originate("att-drop"))
-    await until(lambda: "originate" in server.conns[0].actions())
+    await until(
+        lambda: "originate" in server.conns[0].actions(), 3.0, "the originate", interval=0.01
+    )
     assert not fut.done()
 
     t0 = time.monotonic()
@@ -280,7 +259,7 @@ async def test_originate_outstanding_at_drop_fails_and_is_never_resent(
     assert watch.downs == ["AMI connection lost"]
 
     # reconnects by itself (first backoff step 0.5 s) and logs in again
-    await until(lambda: watch.ups == 2 and client.connected, 3.0)
+    await until(lambda: watch.ups == 2 and client.connected, 3.0, "reconnected", interval=0.01)
     assert len(server.conns) == 2
     # the new connection works ...
     resp = await client.action({"Action": "Ping"}, timeout=1.0)
@@ -310,11 +289,13 @@ async def test_every_outstanding_action_fails_on_drop(
         client.send({"Action": "Redirect", "Channel": "Local/1@x-1;1", "Context": "c"}),
         client.send({"Action": "Hangup", "Channel": "Local/1@x-1;1"}),
     ]
-    await until(lambda: len(server.conns[0].frames) == 5)
+    await until(lambda: len(server.conns[0].frames) == 5, 3.0, "5 frames", interval=0.01)
     server.conns[0].drop()
     results = await asyncio.gather(*futs, return_exceptions=True)
     assert all(isinstance(r, AmiConnectionLost) for r in results), results
-    await until(lambda: len(server.conns) == 2 and client.connected)
+    await until(
+        lambda: len(server.conns) == 2 and client.connected, 3.0, "reconnected", interval=0.01
+    )
     await client.action({"Action": "Ping"}, timeout=1.0)
     assert server.conns[1].actions() == ["login", "ping"]
 
@@ -359,7 +340,7 @@ async def test_garbled_reply_to_pending_action_does_not_kill_connection(
     client = make_client(watch)
     await client.start()
     fut = client.send({"Action": "Status"})
-    await until(lambda: "status" in server.conns[0].actions())
+    await until(lambda: "status" in server.conns[0].actions(), 3.0, "the status", interval=0.01)
     aid = server.conns[0].frames[-1]["ActionID"]
     # a reply whose Message header is repeated: panoramisk calls .lower() on it
     server.conns[0].send_raw(
@@ -371,7 +352,7 @@ async def test_garbled_reply_to_pending_action_does_not_kill_connection(
     # the mangled reply either completed the action or left it to time out
     with contextlib.suppress(TimeoutError):
         await client.wait_future(fut, 0.2)
-    await until(lambda: pending(client) == {})
+    await until(lambda: pending(client) == {}, 3.0, "nothing pending", interval=0.01)
 
 
 # ------------------------------------------------------------------ watchdog
@@ -383,13 +364,14 @@ async def test_half_open_socket_is_detected_and_reconnected(
     watch = Watch()
     client = make_client(watch, ping_interval_s=0.1)
     await client.start()
-    await until(lambda: "ping" in server.conns[0].actions())  # watchdog pings
+    # watchdog pings
+    await until(lambda: "ping" in server.conns[0].actions(), 3.0, "a ping", interval=0.01)
     server.conns[0].silent = True  # stop answering, never close (half-open)
     t0 = time.monotonic()
-    await until(lambda: watch.downs != [], 5.0)
+    await until(lambda: watch.downs != [], 5.0, "down reported", interval=0.01)
     # ping_interval 0.1 s; the Ping deadline has a 2 s floor in the adapter
     assert time.monotonic() - t0 < 3.5
-    await until(lambda: watch.ups == 2 and client.connected, 3.0)
+    await until(lambda: watch.ups == 2 and client.connected, 3.0, "reconnected", interval=0.01)
     assert len(server.conns) == 2
     resp = await client.action({"Action": "Ping"}, timeout=1.0)
     assert resp["Ping"] == "Pong"
@@ -448,7 +430,7 @@ async def test_crlf_injection_is_refused_before_the_socket(
 ) -> None:
     client = make_client()
     await client.start()
-    await until(lambda: len(server.conns[0].frames) == 1)
+    await until(lambda: len(server.conns[0].frames) == 1, 3.0, "1 frame", interval=0.01)
     before = bytes(server.conns[0].raw)
     action: dict[str, str | list[str]] = {**originate("att-inj"), **fields}
     with pytest.raises(UnsafeValue):

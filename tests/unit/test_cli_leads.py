@@ -16,7 +16,7 @@ from dialerd.cli.leads import neutralise
 from dialerd.core.commands import PlaceCall, RecordOutcome
 from dialerd.core.models import Outcome
 from dialerd.rules.retry import decide
-from dialerd.store.db import Store
+from dialerd.store import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 CAMP = "example-sales"
@@ -44,7 +44,7 @@ async def _dial(conf: Path, outcomes: dict[str, Outcome], t0: float = 1_700_000_
     """Give the listed phones one finished attempt each, as the daemon would."""
     camps, _ = load_campaigns_dir(conf.parent / "campaigns")
     rules = camps[CAMP].retry
-    store = await Store.open(conf.parent.parent / "d.sqlite3")
+    store = await open_store(conf.parent.parent / "d.sqlite3")
     try:
         leads = {x.phone: x for x in await store.list_leads(CAMP)}
         for i, (phone, outcome) in enumerate(outcomes.items()):
@@ -129,12 +129,12 @@ def test_export_has_every_column_neutralised_and_private(
     capsys.readouterr()
     assert main(["leads", "export", CAMP, str(out), "-c", str(conf)]) == 0
     assert out.stat().st_mode & 0o777 == 0o600
-    rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 2002
-    last = next(r for r in rows if r["phone"] == "+442080000001")
+    exported = list(csv.DictReader(out.open()))
+    assert len(exported) == 2002
+    last = next(r for r in exported if r["phone"] == "+442080000001")
     assert last["email"] == "a@example.com"
     assert last["note"] == '\'=HYPERLINK("x")'
-    assert rows[0]["first_name"] == "n0" and rows[0]["email"] == ""
+    assert exported[0]["first_name"] == "n0" and exported[0]["email"] == ""
     for cell in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert neutralise(cell) == "'" + cell
     assert neutralise("plain") == "plain" and neutralise(3) == 3
@@ -155,7 +155,7 @@ def test_reset_recycles_done_leads_only(conf: Path, capsys: pytest.CaptureFixtur
     capsys.readouterr()
 
     async def by_phone() -> dict[str, tuple[str, int]]:
-        store = await Store.open(conf.parent.parent / "d.sqlite3")
+        store = await open_store(conf.parent.parent / "d.sqlite3")
         try:
             return {x.phone: (x.status.value, x.attempts) for x in await store.list_leads(CAMP)}
         finally:
@@ -185,7 +185,7 @@ def test_reset_never_touches_a_live_call(conf: Path, capsys: pytest.CaptureFixtu
     _import_example(conf)
 
     async def start_call() -> int:
-        store = await Store.open(conf.parent.parent / "d.sqlite3")
+        store = await open_store(conf.parent.parent / "d.sqlite3")
         try:
             lead = (await store.list_leads(CAMP))[0]
             await store.begin_attempt(PlaceCall("live", CAMP, lead.id, lead.phone, "x", "", 20))

@@ -4,7 +4,7 @@ Originate, abandon accounting, dispositions, AMD variables, the store."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -16,6 +16,7 @@ from dialerd.core import events as ev
 from dialerd.core.models import Lead, LeadStatus, Outcome
 from dialerd.core.testing import CoreHarness
 from dialerd.sandbox.scenario import sim_campaign
+from dialerd.store import open_store
 from dialerd.store.db import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,18 +66,51 @@ def test_check_config_reports_each_misconfiguration(
 def test_check_config_overrides_turn_errors_into_warnings(
     conf: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Overrides are the admin's: in a campaign file they are refused (file,
+    line, field named); in dialerd.yaml's legal_overrides they turn the
+    errors into warnings."""
     _edit(conf, "ring_timeout_s: 25", "ring_timeout_s: 10")
     _edit(conf, "abandon_target: 0.03", "abandon_target: 0.05")
+    assert main(["check-config", "-c", str(conf)]) == 1
+    err = capsys.readouterr().err
+    assert "error: ring_timeout_s" in err and "error: abandon_target" in err
     _edit(
         conf,
         "  agent_guaranteed: false\n",
         "  agent_guaranteed: false\n  ring_timeout_override: true\n"
         "  abandon_target_override: true\n",
     )
+    assert main(["check-config", "-c", str(conf)]) == 1
+    err = capsys.readouterr().err
+    f = conf.parent / "campaigns" / "example-sales.yaml"
+    line = next(
+        i for i, ln in enumerate(f.read_text().splitlines(), 1) if "ring_timeout_override" in ln
+    )
+    assert f"{f}:{line}: compliance.ring_timeout_override: legal overrides are admin-owned" in err
+    _edit(conf, "  ring_timeout_override: true\n  abandon_target_override: true\n", "")
+    lifted = "legal_overrides: {example-sales: [ring_timeout, abandon_target]}"
+    conf.write_text(conf.read_text().replace("legal_overrides: {}", lifted))
     assert main(["check-config", "-c", str(conf)]) == 0
     out, err = capsys.readouterr()
     assert "warning: ring_timeout_s" in err and "warning: abandon_target" in err
     assert "campaign example-sales: OK" in out
+
+
+def test_a_campaign_names_an_admin_trunk(conf: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A channel template in a campaign file could run any dialplan context
+    with the daemon's originate right: only dialerd.yaml's trunks are used."""
+    f = conf.parent / "campaigns" / "example-sales.yaml"
+    _edit(conf, "trunk: carrier", 'trunk: "Local/{number}@some-admin-context"')
+    assert main(["check-config", "-c", str(conf)]) == 1
+    err = capsys.readouterr().err
+    line = next(i for i, ln in enumerate(f.read_text().splitlines(), 1) if ln.startswith("trunk"))
+    assert f"{f}:{line}: trunk: a channel template is admin-owned" in err
+    _edit(conf, 'trunk: "Local/{number}@some-admin-context"', "trunk: nosuch")
+    assert main(["check-config", "-c", str(conf)]) == 1
+    assert "no trunk named 'nosuch' in dialerd.yaml (carrier)" in capsys.readouterr().err
+    _edit(conf, "trunk: nosuch", "trunk: carrier")
+    assert main(["check-config", "-c", str(conf)]) == 0
+    assert "trunk PJSIP/{number}@trunk-out" in capsys.readouterr().out
 
 
 def test_widened_legal_window_needs_the_sandbox_override(
@@ -240,7 +274,7 @@ def test_disposition_user_event_maps_to_the_core_event() -> None:
 
 
 async def test_store_dnc_skips_callbacks_first(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "s.sqlite3")
+    store = cast(Store, await open_store(tmp_path / "s.sqlite3"))  # explain(): SQLite
     try:
         await store.ensure_campaign("c1")
         rows = [(f"+4420712{i:05d}", 5 if i == 1 else 0, None, "{}") for i in (1, 2, 3)]

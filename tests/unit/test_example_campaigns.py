@@ -24,12 +24,15 @@ from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.models import LeadStatus
 from dialerd.rules.dispositions import find
+from dialerd.settings import load_settings
 from dialerd.sim.scenario import Scenario
 from dialerd.sim.world import _CORE, CAMPAIGN, Result, World
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "dialerd.yaml"
 CAMPAIGNS = REPO / "config" / "campaigns"
+#: what the shipped dialerd.yaml binds campaign files to (its trunks)
+SITE = load_settings(CONFIG).site()
 CONFBRIDGE = REPO / "asterisk-conf" / "confbridge.conf"
 FILES = sorted(p for p in CAMPAIGNS.iterdir() if p.suffix in (".yaml", ".yml"))
 
@@ -56,14 +59,14 @@ def test_the_three_kinds_exist() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=_ids)
 def test_file_is_valid_with_no_compliance_finding(path: Path) -> None:
-    c = load_campaign_file(path)
+    c = load_campaign_file(path, SITE)
     # not even a warning: the examples are what supervisors copy
     assert check_campaign(c) == []
     assert c.enabled
 
 
 def test_directory_loads_without_clash_and_agents_are_disjoint() -> None:
-    campaigns, errors = load_campaigns_dir(CAMPAIGNS)
+    campaigns, errors = load_campaigns_dir(CAMPAIGNS, SITE)
     assert [str(e) for e in errors] == []
     assert len(campaigns) == len(FILES)
     seen: dict[str, str] = {}
@@ -81,7 +84,7 @@ def test_check_config_cli_accepts_every_example(
     out, err = capsys.readouterr()
     assert err == ""
     for path in FILES:
-        c = load_campaign_file(path)
+        c = load_campaign_file(path, SITE)
         want = f"campaign {c.name}: OK (enabled, {c.dial_mode.value}, {len(c.agents)} agents"
         assert want in out
 
@@ -97,7 +100,7 @@ def _menu_keys() -> set[str]:
 
 @pytest.mark.parametrize("path", FILES, ids=_ids)
 def test_dispositions_have_unique_keys_the_agent_menu_knows(path: Path) -> None:
-    c = load_campaign_file(path)
+    c = load_campaign_file(path, SITE)
     dispos = c.compliance.dispositions
     keys = [d.dtmf for d in dispos]
     # an agent works with a softphone only: every disposition needs a key
@@ -113,7 +116,7 @@ def test_dispositions_have_unique_keys_the_agent_menu_knows(path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_each_kind_has_its_dispositions(name: str) -> None:
-    c = load_campaign_file(CAMPAIGNS / name)
+    c = load_campaign_file(CAMPAIGNS / name, SITE)
     dispos = c.compliance.dispositions
     codes = {d.code for d in dispos}
     assert KINDS[name] <= codes
@@ -126,7 +129,7 @@ def test_each_kind_has_its_dispositions(name: str) -> None:
 
 
 def test_collections_is_conservative_and_leaves_a_message() -> None:
-    c = load_campaign_file(CAMPAIGNS / "collections.yaml")
+    c = load_campaign_file(CAMPAIGNS / "collections.yaml", SITE)
     assert c.abandon_target < 0.03
     assert c.amd.enabled and c.amd.on_machine is MachineAction.MESSAGE and c.amd.message_sound
     promise = find(c.compliance.dispositions, code="promise_to_pay")
@@ -138,7 +141,7 @@ def test_collections_is_conservative_and_leaves_a_message() -> None:
 
 
 def test_survey_partial_is_a_callback() -> None:
-    c = load_campaign_file(CAMPAIGNS / "survey.yaml")
+    c = load_campaign_file(CAMPAIGNS / "survey.yaml", SITE)
     partial = find(c.compliance.dispositions, code="partial")
     assert partial is not None and partial.callback
 
@@ -210,7 +213,7 @@ def _run(path: Path, c: Campaign, dial_mode: str) -> tuple[_DispoWorld, Result]:
 
 @pytest.mark.parametrize("path", FILES, ids=_ids)
 def test_campaign_runs_in_the_simulator(path: Path) -> None:
-    c = load_campaign_file(path)
+    c = load_campaign_file(path, SITE)
     w, r = _run(path, c, c.dial_mode.value)
 
     # the core ran this file's settings, not the simulator's defaults

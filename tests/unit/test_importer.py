@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dialerd.phone import PhoneError, normalize
-from dialerd.store import importer
-from dialerd.store.db import Store
+from dialerd.store import importer, open_store
+from dialerd.store.api import StoreApi
 from dialerd.store.importer import RowError, import_csv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,8 +20,8 @@ C = "sales"
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "d.sqlite3")
+async def store(tmp_path: Path) -> AsyncIterator[StoreApi]:
+    s = await open_store(tmp_path / "d.sqlite3")
     yield s
     await s.close()
 
@@ -32,7 +32,7 @@ def csv_file(tmp_path: Path, text: str, name: str = "leads.csv", bom: bool = Fal
     return p
 
 
-async def test_good_rows_imported_with_fields(store: Store, tmp_path: Path) -> None:
+async def test_good_rows_imported_with_fields(store: StoreApi, tmp_path: Path) -> None:
     p = csv_file(
         tmp_path,
         "phone,priority,timezone,name,account\n"
@@ -52,7 +52,7 @@ async def test_good_rows_imported_with_fields(store: Store, tmp_path: Path) -> N
     assert (a.status.value, a.next_due_at, a.held, a.attempts) == ("new", 100.0, False, 0)
 
 
-async def test_bad_rows_reported_with_line_numbers(store: Store, tmp_path: Path) -> None:
+async def test_bad_rows_reported_with_line_numbers(store: StoreApi, tmp_path: Path) -> None:
     p = csv_file(
         tmp_path,
         "phone,note\n"  # line 1
@@ -82,7 +82,7 @@ async def test_bad_rows_reported_with_line_numbers(store: Store, tmp_path: Path)
     assert all(re.fullmatch(r"\+[1-9][0-9]{6,14}", s) for s in stored)
 
 
-async def test_priority_and_timezone_validated(store: Store, tmp_path: Path) -> None:
+async def test_priority_and_timezone_validated(store: StoreApi, tmp_path: Path) -> None:
     p = csv_file(
         tmp_path,
         "Phone,Priority,TimeZone\n"  # header names are case-insensitive
@@ -101,7 +101,7 @@ async def test_priority_and_timezone_validated(store: Store, tmp_path: Path) -> 
     assert (lead.priority, lead.timezone, lead.fields) == (-3, "Europe/Paris", {})
 
 
-async def test_duplicates_in_file_and_in_store(store: Store, tmp_path: Path) -> None:
+async def test_duplicates_in_file_and_in_store(store: StoreApi, tmp_path: Path) -> None:
     first = csv_file(tmp_path, "phone\n02079460001\n02079460002\n", "a.csv")
     assert (await import_csv(store, C, first, "GB")).imported == 2
     second = csv_file(
@@ -112,13 +112,15 @@ async def test_duplicates_in_file_and_in_store(store: Store, tmp_path: Path) -> 
     assert await store.lead_counts(C) == {"new": 4}
 
 
-async def test_same_phone_in_two_campaigns_is_not_a_duplicate(store: Store, tmp_path: Path) -> None:
+async def test_same_phone_in_two_campaigns_is_not_a_duplicate(
+    store: StoreApi, tmp_path: Path
+) -> None:
     p = csv_file(tmp_path, "phone\n02079460001\n")
     assert (await import_csv(store, "a", p, "GB")).imported == 1
     assert (await import_csv(store, "b", p, "GB")).imported == 1
 
 
-async def test_utf8_bom_header(store: Store, tmp_path: Path) -> None:
+async def test_utf8_bom_header(store: StoreApi, tmp_path: Path) -> None:
     p = csv_file(tmp_path, "phone,city\r\n02079460001,Zürich\r\n", bom=True)
     report = await import_csv(store, C, p, "GB")
     assert (report.imported, report.errors) == (1, [])
@@ -135,7 +137,7 @@ async def test_utf8_bom_header(store: Store, tmp_path: Path) -> None:
     ],
 )
 async def test_bad_header_imports_nothing(
-    store: Store, tmp_path: Path, text: str, needle: str
+    store: StoreApi, tmp_path: Path, text: str, needle: str
 ) -> None:
     report = await import_csv(store, C, csv_file(tmp_path, text), "GB")
     assert report.imported == 0
@@ -144,7 +146,7 @@ async def test_bad_header_imports_nothing(
     assert await store.lead_counts(C) == {}
 
 
-async def test_not_utf8_row_is_reported_on_its_own_line(store: Store, tmp_path: Path) -> None:
+async def test_not_utf8_row_is_reported_on_its_own_line(store: StoreApi, tmp_path: Path) -> None:
     p = tmp_path / "latin1.csv"
     p.write_bytes(b"phone,city\n02079460001,ok\n02079460002,Z\xfcrich\n")
     report = await import_csv(store, C, p, "GB")
@@ -155,7 +157,7 @@ async def test_not_utf8_row_is_reported_on_its_own_line(store: Store, tmp_path: 
 
 
 async def test_a_bad_byte_far_down_names_its_line_and_loses_no_row(
-    store: Store, tmp_path: Path
+    store: StoreApi, tmp_path: Path
 ) -> None:
     """The decoder reads ahead: a latin-1 byte on line 1001 was reported on
     line 513 and the valid rows between were not imported."""
@@ -168,7 +170,7 @@ async def test_a_bad_byte_far_down_names_its_line_and_loses_no_row(
     assert report.imported == 1498
 
 
-async def test_rows_and_headers_are_capped(store: Store, tmp_path: Path) -> None:
+async def test_rows_and_headers_are_capped(store: StoreApi, tmp_path: Path) -> None:
     huge = "0207946" + "1" * (importer.MAX_LINE_CHARS + 10)
     text = f"phone,city\n02079460001,a\n{huge},b\n02079460002,c\n"
     report = await import_csv(store, C, csv_file(tmp_path, text), "GB")
@@ -181,7 +183,9 @@ async def test_rows_and_headers_are_capped(store: Store, tmp_path: Path) -> None
     assert "columns" in report.errors[0].reason
 
 
-async def test_many_batches(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_many_batches(
+    store: StoreApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(importer, "BATCH_ROWS", 7)
     lines = ["phone"] + [f"0207946{i:04d}" for i in range(50)] + ["bad", "02079460000"]
     report = await import_csv(store, C, csv_file(tmp_path, "\n".join(lines) + "\n"), "GB")
@@ -189,7 +193,7 @@ async def test_many_batches(store: Store, tmp_path: Path, monkeypatch: pytest.Mo
     assert report.errors == [RowError(52, "'bad' holds characters a phone number cannot have")]
 
 
-async def test_campaign_model_supplies_region(store: Store, tmp_path: Path) -> None:
+async def test_campaign_model_supplies_region(store: StoreApi, tmp_path: Path) -> None:
     from dialerd.campaign.loader import load_campaign_file
 
     camp = load_campaign_file(REPO / "config" / "campaigns" / "example-sales.yaml")
@@ -199,7 +203,7 @@ async def test_campaign_model_supplies_region(store: Store, tmp_path: Path) -> N
         await import_csv(store, "x", REPO / "config" / "leads-example.csv")
 
 
-async def test_missing_file_raises(store: Store, tmp_path: Path) -> None:
+async def test_missing_file_raises(store: StoreApi, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         await import_csv(store, C, tmp_path / "nope.csv", "GB")
 

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dialerd.pacing.estimators import TALK_EDGES, AgingBins, RingEstimator
 from dialerd.pacing.policies import (
     PacingSnapshot,
     Progressive,
@@ -19,7 +20,7 @@ from dialerd.pacing.policies import (
 )
 from dialerd.pacing.predictive import Predictive
 from dialerd.pacing.registry import make_policy
-from dialerd.pacing.tracker import TALK_EDGES, AgingBins, PacingTracker, RingEstimator
+from dialerd.pacing.tracker import PacingTracker
 
 NOW = 1.7e9
 

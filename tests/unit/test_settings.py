@@ -112,3 +112,19 @@ def test_example_settings_in_config_are_valid() -> None:
     s = load_settings(REPO / "config" / "dialerd.yaml")
     assert s.campaigns_dir == REPO / "config" / "campaigns"
     assert s.ami.port == 5038
+
+
+def test_trunks_are_named_templates(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, BASE + 'trunks: {carrier: "PJSIP/{number}@trunk-out"}\n'))
+    assert s.site().trunks == {"carrier": "PJSIP/{number}@trunk-out"}
+    [e] = errors_of(write(tmp_path, BASE + 'trunks: {carrier: "PJSIP/x@trunk-out"}\n'))
+    assert e.field == "trunks" and "trunk 'carrier'" in e.message and "{number}" in e.message
+    [e] = errors_of(write(tmp_path, BASE + 'trunks: {"Bad Name": "PJSIP/{number}@t"}\n'))
+    assert e.field == "trunks" and "trunk name 'Bad Name'" in e.message
+
+
+def test_legal_overrides_name_known_limits(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, BASE + "legal_overrides: {sales: [ring_timeout]}\n"))
+    assert s.site().overrides == {"sales": frozenset({"ring_timeout"})}
+    [e] = errors_of(write(tmp_path, BASE + "legal_overrides: {sales: [no_limits]}\n"))
+    assert e.field is not None and e.field.startswith("legal_overrides")

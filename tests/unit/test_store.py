@@ -1,4 +1,8 @@
-"""The SQLite store on a real file: migrations, hopper, write-ahead attempts."""
+"""The store contract, run on every backend (the ``store`` fixture of
+tests/conftest.py, one run per ``dialerd.sandbox.stores.STORE_BACKENDS``:
+today SQLite): hopper, write-ahead attempts, agents,
+import. Then what only the SQLite backend has: its migrations and its query
+plan, on a real file."""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import aiosqlite
 import pytest
 
 from dialerd.core.commands import PlaceCall, RecordOutcome
 from dialerd.core.models import LeadStatus, LeadUpdate, Outcome
+from dialerd.sandbox.stores import StoreBackend
+from dialerd.store import open_store
 from dialerd.store.db import HOPPER_SQL, LeadNotDialableError, Store
 from dialerd.store.migrations import SchemaTooNewError, upgrade_table
 
@@ -20,11 +27,10 @@ T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "d.sqlite3")
-    await s.ensure_campaign(C)
-    yield s
-    await s.close()
+async def store(store: Store) -> Store:
+    """The conftest's empty store (one per backend), with campaign ``C``."""
+    await store.ensure_campaign(C)
+    return store
 
 
 def row(phone: str, priority: int = 0, **fields: str) -> tuple[str, int, str | None, str]:
@@ -67,39 +73,8 @@ def outcome(
 # ------------------------------------------------------------------ schema
 
 
-async def test_migrations_idempotent_on_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "d.sqlite3"
-    s = await Store.open(path)
-    await s.ensure_campaign(C)
-    await s.insert_leads(C, [row("+442079460001")], T0)
-    await s.close()
-    s = await Store.open(path)  # second open: nothing re-applied, data kept
-    assert await s.lead_counts(C) == {"new": 1}
-    await s.close()
-    async with aiosqlite.connect(path) as db:
-        async with db.execute("SELECT version FROM schema_version ORDER BY version") as cur:
-            versions = [r[0] for r in await cur.fetchall()]
-        async with db.execute("PRAGMA journal_mode") as cur:
-            mode = (await cur.fetchone() or [""])[0]
-    assert versions == list(range(1, upgrade_table.latest + 1))
-    assert mode == "wal"
-
-
-async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
-    path = tmp_path / "d.sqlite3"
-    await (await Store.open(path)).close()
-    async with aiosqlite.connect(path) as db:
-        await db.execute(
-            "INSERT INTO schema_version VALUES (?, 'from the future', 0)",
-            (upgrade_table.latest + 1,),
-        )
-        await db.commit()
-    with pytest.raises(SchemaTooNewError):
-        await Store.open(path)
-
-
-async def test_foreign_keys_enforced(store: Store) -> None:
-    with pytest.raises(aiosqlite.IntegrityError):
+async def test_foreign_keys_enforced(store: Store, store_backend: StoreBackend) -> None:
+    with pytest.raises(store_backend.integrity_error):
         await store.insert_leads("no-such-campaign", [row("+442079460001")], T0)
 
 
@@ -153,14 +128,6 @@ async def test_hopper_skips_dialing_and_done(store: Store) -> None:
     assert [x.phone for x in got] == ["+442079460003"]
 
 
-async def test_hopper_uses_the_partial_index(store: Store) -> None:
-    await add(store, *(row(f"+4420794602{i:02d}", i % 3) for i in range(30)))
-    plan = " | ".join(await store.explain(HOPPER_SQL, (C, T0, 10)))
-    assert "USING INDEX leads_hopper" in plan, plan
-    assert "TEMP B-TREE" not in plan, plan  # the index gives the order too
-    assert not plan.startswith("SCAN"), plan
-
-
 async def test_retry_comes_back_when_due(store: Store) -> None:
     [a] = await add(store, row("+442079460001"))
     await store.fetch_due_leads(C, T0, 1, frozenset())
@@ -177,11 +144,13 @@ async def test_retry_comes_back_when_due(store: Store) -> None:
 # ------------------------------------------------------------------ attempts
 
 
-async def test_begin_attempt_is_committed_before_returning(store: Store, tmp_path: Path) -> None:
+async def test_begin_attempt_is_committed_before_returning(
+    store: Store, store_backend: StoreBackend
+) -> None:
     [a] = await add(store, row("+442079460001"))
     await store.fetch_due_leads(C, T0, 1, frozenset())
     await store.begin_attempt(call(a, "att-1"))
-    other = await Store.open(tmp_path / "d.sqlite3")  # another connection sees it
+    other = await store_backend.open()  # another connection sees it
     try:
         lead = await other.get_lead(a)
         assert lead is not None
@@ -273,3 +242,53 @@ async def test_insert_leads_counts_only_new_rows(store: Store) -> None:
     assert await store.insert_leads(C, [row("+442079460002"), row("+442079460003")], T0) == 1
     await store.ensure_campaign("other")
     assert await store.insert_leads("other", [row("+442079460001")], T0) == 1
+
+
+# ------------------------------------------------- SQLite only: file and plan
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = cast(Store, await open_store(tmp_path / "d.sqlite3"))
+    await s.ensure_campaign(C)
+    yield s
+    await s.close()
+
+
+async def test_migrations_idempotent_on_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite3"
+    s = await open_store(path)
+    await s.ensure_campaign(C)
+    await s.insert_leads(C, [row("+442079460001")], T0)
+    await s.close()
+    s = await open_store(path)  # second open: nothing re-applied, data kept
+    assert await s.lead_counts(C) == {"new": 1}
+    await s.close()
+    async with aiosqlite.connect(path) as db:
+        async with db.execute("SELECT version FROM schema_version ORDER BY version") as cur:
+            versions = [r[0] for r in await cur.fetchall()]
+        async with db.execute("PRAGMA journal_mode") as cur:
+            mode = (await cur.fetchone() or [""])[0]
+    assert versions == list(range(1, upgrade_table.latest + 1))
+    assert mode == "wal"
+
+
+async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite3"
+    await (await open_store(path)).close()
+    async with aiosqlite.connect(path) as db:
+        await db.execute(
+            "INSERT INTO schema_version VALUES (?, 'from the future', 0)",
+            (upgrade_table.latest + 1,),
+        )
+        await db.commit()
+    with pytest.raises(SchemaTooNewError):
+        await open_store(path)
+
+
+async def test_hopper_uses_the_partial_index(sqlite_store: Store) -> None:
+    await add(sqlite_store, *(row(f"+4420794602{i:02d}", i % 3) for i in range(30)))
+    plan = " | ".join(await sqlite_store.explain(HOPPER_SQL, (C, T0, 10)))
+    assert "USING INDEX leads_hopper" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # the index gives the order too
+    assert not plan.startswith("SCAN"), plan

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -22,7 +23,8 @@ T0 = 1_750_000_000.0
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await open_store(tmp_path / "faults.sqlite3")
+    # SQLite-specific faults: the SQLite class itself, opened the usual way
+    s = cast(Store, await open_store(tmp_path / "faults.sqlite3"))
     try:
         yield s
     finally:
