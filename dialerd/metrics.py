@@ -34,6 +34,31 @@ class Metrics:
         )
         self.ami_up = Gauge("dialerd_ami_up", "1 while AMI is logged in", registry=r)
         self.paused = Gauge("dialerd_campaign_paused", "1 while paused", ["campaign"], registry=r)
+        self.degraded = Gauge(
+            "dialerd_campaign_degraded",
+            "1 while the campaign places no call because the store cannot record",
+            ["campaign"],
+            registry=r,
+        )
+        self.store_up = Gauge(
+            "dialerd_store_up", "1 while the store records (0: degraded, no new calls)", registry=r
+        )
+        self.store_up.set(1)
+        self.store_pending = Gauge(
+            "dialerd_store_pending_writes", "Writes owed to the store (retried)", registry=r
+        )
+        self.store_failures = Counter(
+            "dialerd_store_failures",
+            "Failed store operations, by operation (each retry counts)",
+            ["op"],
+            registry=r,
+        )
+        self.core_errors = Counter(
+            "dialerd_core_errors",
+            "Events the core task failed on (logged, skipped), by event type",
+            ["event"],
+            registry=r,
+        )
         self.login_failures = Counter(
             "dialerd_login_failures",
             "Phone logins refused: wrong PIN or unknown agent id",
@@ -68,3 +93,4 @@ class Metrics:
         self.dial_level.labels(name).set(state["dial_level"])
         self.abandon_rate.labels(name).set(state["abandon_rate"])
         self.paused.labels(name).set(1 if state["paused"] else 0)
+        self.degraded.labels(name).set(1 if state.get("degraded") else 0)

@@ -1,8 +1,9 @@
 """``dialerd run``: the daemon's entry under systemd, where the exit status
 is all the service manager sees, so each one says one thing: 0 after a
 drain (SIGTERM), 1 on a bad configuration, 3 when Asterisk refuses the AMI
-login or cannot be reached at start (systemd then restarts it with backoff,
-and the journal names the reason).
+login or cannot be reached at start, 4 when the store cannot be opened or
+read at start (systemd then restarts it with backoff, and the journal names
+the reason in one line).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from dialerd.asterisk.ami import AmiError
     from dialerd.daemon import Daemon
     from dialerd.logs import configure
+    from dialerd.store.api import StoreUnavailableError
 
     findings = security_findings(settings)
     refused = [m for level, m in findings if level == "error"]
@@ -41,3 +43,5 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(Daemon(settings).run())
     except AmiError as exc:
         raise Exit(3, f"dialerd: {exc}") from None
+    except StoreUnavailableError as exc:
+        raise Exit(4, f"dialerd: {exc}") from None

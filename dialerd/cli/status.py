@@ -40,6 +40,12 @@ def render_status(st: dict[str, Any]) -> Any:
     from rich.table import Table
 
     head = "AMI up" if st.get("ami_up") else "[red]AMI DOWN[/red]"
+    if st.get("degraded"):
+        # the store cannot record: no new call until it can (escaped: the
+        # reason is the store's error text, not markup)
+        from rich.markup import escape
+
+        head += f"  [red]DEGRADED ({escape(str(st['degraded']))}): no new calls[/red]"
     if st.get("draining"):
         head += "  [yellow]draining[/yellow]"
     camps = Table(title=f"dialerd  {head}", title_justify="left")

@@ -11,8 +11,10 @@ piece settles it. Everything that reads or writes a call's progress fields
 
 from __future__ import annotations
 
+import heapq
+
 from dialerd.campaign.model import Campaign
-from dialerd.core import agents, dispositions, state
+from dialerd.core import agents, dispositions, hopper, state
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.context import CoreContext
@@ -22,6 +24,10 @@ from dialerd.rules.retry import decide, outcome_for_reason
 
 #: a Reason 0 failure waits this long for the hangup cause that classifies it
 CAUSE_WAIT_S = 2.0
+#: a call still unanswered this long past its ring timeout is ended as
+#: interrupted (the shell always posts a verdict, even on errors; this is the
+#: backstop that frees its line, its lead and a drain)
+VERDICT_GRACE_S = 90.0
 
 _C = CallState
 
@@ -49,6 +55,7 @@ def place(
     cx.live_leads.add(lead.id)
     run.stats.dials += 1
     run.trk.dial_started(now)
+    heapq.heappush(cx.verdicts, (now + c.ring_timeout_s + VERDICT_GRACE_S, attempt_id))
     cx.emit(
         cmd.PlaceCall(
             attempt_id=attempt_id,
@@ -108,6 +115,32 @@ def originate_result(cx: CoreContext, e: ev.OriginateResult) -> None:
             finish(cx, call, Outcome.MACHINE, e.now, call.amd)
         else:
             finish(cx, call, Outcome.CUSTOMER_HANGUP, e.now, "hung up at answer")
+
+
+def not_placed(cx: CoreContext, e: ev.CallNotPlaced) -> None:
+    """No Originate was sent (see ``ev.CallNotPlaced``): the call is undone,
+    not ended; there is no outcome to record. An agent reserved for it is
+    free again; the lead goes back to the hopper, or (an agent's own call,
+    a lead the store refused) back to the store."""
+    call = cx.calls.get(e.attempt_id)
+    if call is None or call.originate_done or call.state is not _C.DIALING:
+        return
+    run = cx.campaigns[call.campaign]
+    state.remove_call(cx.calls, run, call)
+    cx.live_leads.discard(call.lead.id)
+    run.stats.dials -= 1
+    run.trk.dial_ended(call.started_at, e.now, None)
+    agent = cx.agents.get(call.agent_id or "")
+    if e.give_back and agent is None and run.active and not cx.draining:
+        hopper.give_back(run, call.lead)
+    else:
+        cx.emit(cmd.ReleaseLeads(call.campaign, (call.lead.id,)))
+    if agent is not None and agent.call == call.attempt_id:
+        agent.call = None
+        agents.busy_end(cx, agent, e.now, observe=False)
+        if agent.status is AgentStatus.RESERVED:
+            agents.make_ready(cx, agent, e.now)
+    cx.dirty.add(call.campaign)
 
 
 def answered(cx: CoreContext, e: ev.CallAnswered) -> None:
@@ -234,6 +267,19 @@ def end_cause_waits(cx: CoreContext, now: float) -> None:
         del cx.cause_wait[aid]
         if call is not None and call.state is _C.DIALING:
             finish(cx, call, outcome_for_reason(call.reason, call.cause), now, "no cause")
+
+
+def end_unanswered_originates(cx: CoreContext, now: float) -> None:
+    """Calls still unanswered past the deadline set when they were placed
+    (no verdict came, or it was lost with the AMI link and neither a Hangup
+    nor a Resync settled them): by then Asterisk has given up ringing, so
+    they are interrupted (their line, lead and agent are freed; the retry
+    rules decide when the lead is dialed again)."""
+    while cx.verdicts and cx.verdicts[0][0] <= now:
+        _deadline, aid = heapq.heappop(cx.verdicts)
+        call = cx.calls.get(aid)
+        if call is not None and call.state is _C.DIALING:
+            finish(cx, call, Outcome.INTERRUPTED, now, "no Originate verdict in time")
 
 
 def expire_waiting(cx: CoreContext, now: float) -> None:

@@ -2,7 +2,7 @@
 
 Why the pacing step lives here: it is the one place where a campaign's
 settings, its supervisor state (paused, dial level cap), the daemon's state
-(AMI up, draining) and the policy meet, and it is run once per campaign
+(AMI up, the store able to record, draining) and the policy meet, and it is run once per campaign
 touched by an event, after the event's own work (see ``DialerCore.handle``).
 The policies themselves are pure functions of a snapshot (``dialerd.pacing``).
 """
@@ -89,6 +89,15 @@ def ami(cx: CoreContext, up: bool) -> None:
         cx.dirty.update(cx.campaigns)
 
 
+def store(cx: CoreContext, down: str | None) -> None:
+    """The store cannot record (``down`` says why): fail closed, no new
+    dial anywhere; live calls go on and their outcomes are kept by the
+    shell. Back up (None): every campaign may dial again."""
+    cx.store_down = down
+    if down is None:
+        cx.dirty.update(cx.campaigns)
+
+
 def drain(cx: CoreContext) -> None:
     """Shutdown: place no new calls, give every hopper back."""
     cx.draining = True
@@ -121,7 +130,7 @@ def pace(cx: CoreContext, name: str, now: float) -> None:
     """Place the calls the policy asks for (or offer previews), then top
     the hopper up."""
     run = cx.campaigns.get(name)
-    if run is None or not run.active or cx.draining or run.paused:
+    if run is None or not run.active or cx.draining or run.paused or cx.store_down:
         return
     if cx.ami_up and run.cfg.dial_mode is DialMode.PREVIEW:
         preview.offer(cx, run, now)

@@ -57,6 +57,8 @@ class CoreContext:
         "offers",
         "out",
         "screen",
+        "store_down",
+        "verdicts",
         "wraps",
     )
 
@@ -79,9 +81,14 @@ class CoreContext:
         self.agent_by_uniqueid: dict[str, str] = {}
         self.ami_up = False
         self.draining = False
+        #: why the store cannot record (None: it can); no new dials meanwhile
+        self.store_down: str | None = None
         self.new_id = new_id
         #: wrap-up ends (time, agent id), a heap; stale entries are skipped
         self.wraps: list[tuple[float, str]] = []
+        #: (deadline, attempt id) of every placed call, a heap: a call still
+        #: waiting for its Originate's verdict at its deadline is ended
+        self.verdicts: list[tuple[float, str]] = []
         #: failed originates waiting for their hangup cause (insertion = time order)
         self.cause_wait: dict[str, None] = {}
         #: agents looking at a preview offer (insertion order = oldest first)

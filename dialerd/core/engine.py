@@ -101,6 +101,12 @@ class DialerCore:
                 calls.hung_up(cx, event)
             case ev.OriginateResult():
                 calls.originate_result(cx, event)
+            case ev.CallNotPlaced():
+                calls.not_placed(cx, event)
+            case ev.StoreDown(reason=why):
+                campaigns.store(cx, why)
+            case ev.StoreUp():
+                campaigns.store(cx, None)
             case ev.RedirectFailed(now=now, attempt_id=aid):
                 calls.redirect_failed(cx, aid, now)
             case ev.AmiUp():
@@ -184,6 +190,11 @@ class DialerCore:
     @property
     def draining(self) -> bool:
         return self._cx.draining
+
+    @property
+    def store_down(self) -> str | None:
+        """Why the store cannot record (no new dials meanwhile), or None."""
+        return self._cx.store_down
 
     def previewing(self, name: str) -> int:
         """Agents of campaign ``name`` looking at a preview offer."""

@@ -120,6 +120,37 @@ class OriginateResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CallNotPlaced:
+    """The shell did not place the call: its write-ahead row could not be
+    written, so no Originate was sent. ``give_back``: the store failed (the
+    lead returns to the hopper, dialed once the store writes again); else
+    the store refused the lead (already dialing or finished elsewhere) and
+    it is let go. No outcome is recorded: there was no attempt."""
+
+    now: float
+    attempt_id: str
+    reason: str
+    give_back: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDown:
+    """The store cannot record (a write failed and is being retried, or a
+    read the dialing needs fails): fail closed, no new call of any
+    campaign, the agents' own calls included, until ``StoreUp``."""
+
+    now: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUp:
+    """Every write the store owed is written again: dialing may resume."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class RedirectFailed:
     """Asterisk refused the Redirect (the channel is usually already gone)."""
 
@@ -305,6 +336,9 @@ Event: TypeAlias = (
     | SafeHarborPlayed
     | CallHungUp
     | OriginateResult
+    | CallNotPlaced
+    | StoreDown
+    | StoreUp
     | RedirectFailed
     | AmiUp
     | AmiDown

@@ -26,6 +26,9 @@ HOPPER_LINES_FACTOR = 2
 HOPPER_MIN = 10
 #: after the store said "nothing due", wait this long before asking again
 EXHAUSTED_RETRY_S = 5.0
+#: a ``LoadLeads`` unanswered this long is given up and asked again (the
+#: shell always answers, even when the store fails; this is the backstop)
+LOAD_TIMEOUT_S = 60.0
 
 
 def leads_loaded(cx: CoreContext, e: ev.LeadsLoaded) -> None:
@@ -59,7 +62,26 @@ def refill(cx: CoreContext, run: CampaignRun, now: float) -> None:
         and (run.exhausted_at is None or now - run.exhausted_at >= EXHAUSTED_RETRY_S)
     ):
         run.loading = True
+        run.loading_since = now
         cx.emit(cmd.LoadLeads(run.cfg.name, want - len(run.hopper)))
+
+
+def watch_loads(cx: CoreContext, now: float) -> None:
+    """A ``LoadLeads`` that never got its ``LeadsLoaded`` must not stop its
+    campaign for good: past ``LOAD_TIMEOUT_S`` it counts as answered with
+    nothing (a late answer is still taken: leads already held are not
+    added twice)."""
+    for name, run in cx.campaigns.items():
+        if run.loading and now - run.loading_since >= LOAD_TIMEOUT_S:
+            run.loading = False
+            cx.dirty.add(name)
+
+
+def give_back(run: CampaignRun, lead: Lead) -> None:
+    """A lead taken for a call that was never placed: first in line again."""
+    if lead.id not in run.hopper_ids:
+        run.hopper.appendleft(lead)
+        run.hopper_ids.add(lead.id)
 
 
 def release(cx: CoreContext, run: CampaignRun) -> None:

@@ -40,6 +40,8 @@ def closed_to_agents(cx: CoreContext, run: CampaignRun) -> str | None:
     the campaign's trunk, the agent's own included."""
     if not run.active or cx.draining or not cx.ami_up:
         return "campaign not dialing"
+    if cx.store_down:
+        return "store down"
     if run.paused:
         return "campaign paused"
     return None

@@ -185,6 +185,8 @@ class CampaignRun:
     hopper: deque[Lead] = field(default_factory=deque)
     hopper_ids: set[int] = field(default_factory=set)
     loading: bool = False
+    #: when the pending ``LoadLeads`` was asked for (its watchdog's start)
+    loading_since: float = 0.0
     exhausted_at: float | None = None
     #: ready agents, insertion order = longest idle first
     ready: dict[str, None] = field(default_factory=dict)

@@ -5,12 +5,14 @@ the simulator's reproducibility). Cause waits first, so a call the hangup
 cause never classified frees its agent before wrap-ups end; wrap-ups next,
 so an agent out of wrap can still take a waiting call inside its deadline;
 preview timeouts; and last the waiting calls past their connect deadline,
-which pass to the dialplan's fail-safe. Every campaign is then re-paced.
+which pass to the dialplan's fail-safe. Last, the two watchdogs: a call
+that never got its Originate's verdict, a lead request never answered.
+Every campaign is then re-paced.
 """
 
 from __future__ import annotations
 
-from dialerd.core import agents, calls, preview
+from dialerd.core import agents, calls, hopper, preview
 from dialerd.core.context import CoreContext
 
 
@@ -19,3 +21,5 @@ def tick(cx: CoreContext, now: float) -> None:
     agents.end_wraps(cx, now)
     preview.time_out(cx, now)
     calls.expire_waiting(cx, now)
+    calls.end_unanswered_originates(cx, now)
+    hopper.watch_loads(cx, now)

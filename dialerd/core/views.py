@@ -29,6 +29,9 @@ def campaign_state(
         "at": now,
         "enabled": r.active,
         "paused": r.paused,
+        #: why no call is placed although the campaign would dial: the
+        #: store cannot record (fail closed); None while it can
+        "degraded": _degraded(core),
         "dialing_blocked_by": _blocked_by(core, r.paused, ami_down),
         "dial_mode": r.cfg.dial_mode.value,
         "dial_level": round(r.live / len(r.agents), 3) if r.agents else 0.0,
@@ -53,9 +56,15 @@ def campaign_state(
     }
 
 
+def _degraded(core: DialerCore) -> str | None:
+    return f"store: {core.store_down}" if core.store_down is not None else None
+
+
 def _blocked_by(core: DialerCore, paused: bool, ami_down: str | None) -> str | None:
     if ami_down:
         return "ami: " + ami_down
+    if core.store_down is not None:
+        return f"degraded: store: {core.store_down}"
     if paused:
         return "paused"
     if core.draining:
@@ -93,6 +102,8 @@ def status(core: DialerCore, now: float, ami_down: str | None = None) -> dict[st
         "agents": agents_state(core, now),
         "ami_up": ami_down is None,
         "draining": core.draining,
+        "state": "degraded" if core.store_down is not None else "ok",
+        "degraded": _degraded(core),
     }
 
 
@@ -104,4 +115,7 @@ def status_line(core: DialerCore) -> str:
             f"{name}: {len(r.agents)} agents ({len(r.ready)} ready), {r.live} lines, "
             f"{r.stats.dials} dials, {r.stats.abandoned} abandoned"
         )
-    return "; ".join(parts) or "no campaigns"
+    line = "; ".join(parts) or "no campaigns"
+    if core.store_down is not None:
+        return f"DEGRADED (store: {core.store_down}, no new calls); {line}"
+    return line

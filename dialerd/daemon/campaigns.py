@@ -9,15 +9,17 @@ Live calls are never touched either way; the core applies the changes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
 
 from dialerd.campaign.lint import check_campaign
 from dialerd.campaign.loader import load_campaigns_with_sources
-from dialerd.campaign.model import Campaign
 from dialerd.core import events as ev
 from dialerd.daemon.shell import Shell
+from dialerd.daemon.writes import Write
+from dialerd.store.api import StoreApi
 
 log = structlog.get_logger("dialerd")
 
@@ -57,7 +59,7 @@ class CampaignFiles:
             sh.put(ev.CampaignRemoved(now, name))
         for name, c in found.items():
             if sh.campaigns.get(name) != c:
-                sh.store_tasks.spawn(self._ensure_campaign(c))
+                sh.writer.submit(Write("ensure_campaign", _ensure(c.name), {"campaign": c.name}))
                 sh.put(ev.CampaignLoaded(now, c))
         sh.campaigns = found
         sources = {n: p for n, p in files.items() if n in found}
@@ -66,6 +68,9 @@ class CampaignFiles:
                 sources[name] = self._sources[name]  # kept from a now-broken file
         self._sources = sources
 
-    async def _ensure_campaign(self, c: Campaign) -> None:
-        # the store is asked when the task runs, not when the file is read
-        await self.shell.need_store().ensure_campaign(c.name)
+
+def _ensure(name: str) -> Callable[[StoreApi], Awaitable[None]]:
+    async def run(store: StoreApi) -> None:
+        await store.ensure_campaign(name)
+
+    return run

@@ -12,6 +12,7 @@ import structlog
 
 from dialerd.core import events as ev
 from dialerd.daemon.shell import Shell
+from dialerd.daemon.writes import describe
 from dialerd.rules.abandon import DAYS_30
 
 log = structlog.get_logger("dialerd")
@@ -23,7 +24,7 @@ DNC_REFRESH_S = 5.0
 class ComplianceFeed:
     def __init__(self, shell: Shell) -> None:
         self.shell = shell
-        self._dnc_stamp: tuple[int, float] | None = None
+        self._dnc_stamp: tuple[float, ...] | None = None
 
     async def load(self) -> None:
         """Queued for the core ahead of anything that could make it dial."""
@@ -41,6 +42,19 @@ class ComplianceFeed:
         stamp = await store.dnc_stamp()
         if stamp == self._dnc_stamp:
             return
-        self._dnc_stamp = stamp
         entries = await store.dnc_entries()
+        self._dnc_stamp = stamp
         sh.put(ev.DncUpdated(sh.clock(), tuple(entries), replace=True))
+
+    async def poll_dnc(self) -> None:
+        """The running daemon's poll: a DNC list that cannot be read may be
+        stale, so the store is down (no new dials) until it reads again."""
+        try:
+            await self.refresh_dnc()
+        except Exception as exc:
+            log.error("compliance.dnc_poll_failed", error=describe(exc))
+            # cleared when the list is read again (by the writer's checks, or
+            # the next poll)
+            self.shell.writer.failed("dnc_poll", exc, lambda _store: self.refresh_dnc())
+            return
+        self.shell.writer.succeeded("dnc_poll", write=False)

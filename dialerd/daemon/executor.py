@@ -2,11 +2,12 @@
 store writes and MQTT messages.
 
 It runs in the core task, so it never awaits: what needs an answer (an
-Originate's verdict, a store write) runs in a task of its own and comes
-back, if the core must know, as an event on the queue. Tasks start in the
-order the core issued the commands; the store serialises its writes in
-that order, which is what puts an attempt's outcome ahead of its
-disposition.
+Originate's verdict, a lead fetch) runs in a task of its own and comes
+back, if the core must know, as an event on the queue, always, whatever
+fails (a ``finally`` posts it). Store writes are owed to the
+:class:`~dialerd.daemon.writes.StoreWriter`, which writes them in the order
+the core issued them (a DNC request first), retrying until the store takes
+them.
 """
 
 from __future__ import annotations
@@ -24,16 +25,15 @@ from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.daemon.hopper import HopperLoader
 from dialerd.daemon.shell import Shell
+from dialerd.daemon.writes import Write, describe
 from dialerd.mqtt.events import publish_command
-from dialerd.store.api import LeadNotDialableError
+from dialerd.store.api import LeadNotDialableError, StoreApi
 
 log = structlog.get_logger("dialerd")
 
 #: extra time past the ring timeout before an Originate with no verdict is
 #: declared interrupted (Asterisk normally answers within the ring timeout)
 ORIGINATE_GRACE_S = 30.0
-#: tries (0.1 s apart) of a disposition whose outcome is not written yet
-DISPOSITION_TRIES = 50
 
 
 class CommandExecutor:
@@ -73,13 +73,17 @@ class CommandExecutor:
                     agent=c.agent_id,
                     detail=c.detail or None,
                 )
-                sh.store_tasks.spawn(sh.need_store().finish_attempt(c))
+                self._record_outcome(c)
             case cmd.ReleaseLeads():
-                sh.store_tasks.spawn(sh.need_store().release_leads(list(c.lead_ids)))
+                self.release(c.campaign, c.lead_ids)
             case cmd.AgentStateChanged():
                 log.info("agent.state", agent=c.agent_id, campaign=c.campaign, state=c.state)
-                sh.store_tasks.spawn(
-                    sh.need_store().record_agent_event(c.agent_id, c.campaign, c.state, c.at)
+                sh.writer.submit(
+                    Write(
+                        "record_agent_event",
+                        lambda s: s.record_agent_event(c.agent_id, c.campaign, c.state, c.at),
+                        {"agent": c.agent_id, "state": c.state},
+                    )
                 )
             case cmd.SkipLead():
                 log.info(
@@ -90,7 +94,13 @@ class CommandExecutor:
                     detail=c.detail,
                     retry_at=c.retry_at,
                 )
-                sh.store_tasks.spawn(sh.need_store().skip_lead(c))
+                sh.writer.submit(
+                    Write(
+                        "skip_lead",
+                        lambda s: s.skip_lead(c),
+                        {"campaign": c.campaign, "lead": c.lead_id, "reason": c.reason},
+                    )
+                )
             case cmd.AgentAck():
                 with contextlib.suppress(UnsafeValue):
                     self.send_actions(mapping.ack_actions(c))
@@ -107,7 +117,13 @@ class CommandExecutor:
                     detail=c.detail or None,
                     ok=c.ok,
                 )
-                sh.store_tasks.spawn(sh.need_store().record_agent_action(c))
+                sh.writer.submit(
+                    Write(
+                        "record_agent_action",
+                        lambda s: s.record_agent_action(c),
+                        {"agent": c.agent_id, "action": c.action},
+                    )
+                )
             case cmd.RecordDisposition():
                 log.info(
                     "attempt.disposition",
@@ -117,7 +133,7 @@ class CommandExecutor:
                     next_due_at=c.lead.next_due_at,
                     dnc=c.dnc,
                 )
-                sh.store_tasks.spawn(self._dispose(c))
+                self._record_disposition(c)
             case cmd.ScreenPop():
                 pass  # for the agent's screen only: published above
             case _:
@@ -126,47 +142,82 @@ class CommandExecutor:
     # ------------------------------------------------------------------ AMI
 
     async def _place_call(self, c: cmd.PlaceCall) -> None:
-        """Write-ahead, then Originate. The row exists before any ring."""
+        """Write-ahead, then Originate. The row exists before any ring. The
+        core always hears how it went (from the ``finally``): a verdict, or
+        that no call was placed."""
         sh = self.shell
-        store, ami = sh.need_store(), sh.need_ami()
+        verdict: ev.Event | None = None
+        sent = False
         try:
-            action = mapping.originate_action(c)
-        except UnsafeValue as exc:
-            log.error(
-                "attempt.unsafe", attempt_id=c.attempt_id, campaign=c.campaign, error=str(exc)
+            try:
+                action: dict[str, str | list[str]] | None = mapping.originate_action(c)
+            except UnsafeValue as exc:
+                log.error(
+                    "attempt.unsafe", attempt_id=c.attempt_id, campaign=c.campaign, error=str(exc)
+                )
+                action, unsafe = None, str(exc)
+            try:
+                await sh.need_store().begin_attempt(c)
+            except LeadNotDialableError as exc:
+                # the store refuses a second live call for a lead: never dial it
+                log.error("attempt.refused_by_store", attempt_id=c.attempt_id, error=str(exc))
+                verdict = ev.CallNotPlaced(sh.clock(), c.attempt_id, "not dialable", False)
+                return
+            except Exception as exc:
+                # no row, no call: the lead goes back to the hopper, and the
+                # core places nothing until the store writes again
+                sh.writer.failed("begin_attempt", exc)
+                log.error("attempt.not_placed", attempt_id=c.attempt_id, error=describe(exc))
+                verdict = ev.CallNotPlaced(sh.clock(), c.attempt_id, f"store: {describe(exc)}")
+                return
+            sh.writer.succeeded("begin_attempt", write=True)
+            if action is None:
+                # written, never dialed: recorded as a failed attempt
+                verdict = ev.OriginateResult(
+                    sh.clock(), c.attempt_id, False, 0, f"unsafe: {unsafe}"
+                )
+                return
+            log.info(
+                "attempt.dialing", attempt_id=c.attempt_id, campaign=c.campaign, lead=c.lead_id
             )
-            await store.begin_attempt(c)
-            sh.put(ev.OriginateResult(sh.clock(), c.attempt_id, False, 0, f"unsafe: {exc}"))
-            return
-        try:
-            await store.begin_attempt(c)
-        except LeadNotDialableError as exc:
-            # the store refuses a second live call for a lead: never dial it
-            log.error("attempt.refused_by_store", attempt_id=c.attempt_id, error=str(exc))
-            sh.put(ev.OriginateResult(sh.clock(), c.attempt_id, False, None, "not dialable"))
-            return
-        log.info("attempt.dialing", attempt_id=c.attempt_id, campaign=c.campaign, lead=c.lead_id)
-        camp = sh.campaigns.get(c.campaign)
-        if camp is not None and camp.overrides:
-            # a legal limit the admin lifted (dialerd.yaml legal_overrides):
-            # every call placed under it is on the record
-            log.warning(
-                "call.override",
-                attempt_id=c.attempt_id,
-                campaign=c.campaign,
-                overrides=list(camp.overrides),
-            )
-        try:
-            fut = ami.send(action)
-            resp = await ami.wait_future(fut, c.ring_timeout_s + ORIGINATE_GRACE_S)
-            ok, reason, detail = mapping.originate_result(resp)
-        except AmiConnectionLost as exc:
-            # the call may well be ringing: the next Resync decides its fate
-            sh.put(ev.OriginateResult(sh.clock(), c.attempt_id, False, None, str(exc), lost=True))
-            return
-        except (AmiError, TimeoutError) as exc:
-            ok, reason, detail = False, None, f"{type(exc).__name__}: {exc}"
-        sh.put(ev.OriginateResult(sh.clock(), c.attempt_id, ok, reason, detail))
+            camp = sh.campaigns.get(c.campaign)
+            if camp is not None and camp.overrides:
+                # a legal limit the admin lifted (dialerd.yaml legal_overrides):
+                # every call placed under it is on the record
+                log.warning(
+                    "call.override",
+                    attempt_id=c.attempt_id,
+                    campaign=c.campaign,
+                    overrides=list(camp.overrides),
+                )
+            ami = sh.need_ami()
+            sent = True
+            try:
+                fut = ami.send(action)
+                resp = await ami.wait_future(fut, c.ring_timeout_s + ORIGINATE_GRACE_S)
+                ok, reason, detail = mapping.originate_result(resp)
+            except AmiConnectionLost as exc:
+                # the call may well be ringing: the next Resync decides its fate
+                verdict = ev.OriginateResult(
+                    sh.clock(), c.attempt_id, False, None, str(exc), lost=True
+                )
+                return
+            except (AmiError, TimeoutError) as exc:
+                ok, reason, detail = False, None, f"{type(exc).__name__}: {exc}"
+            verdict = ev.OriginateResult(sh.clock(), c.attempt_id, ok, reason, detail)
+        finally:
+            if verdict is None:
+                # an error no branch expected (logged by the task set), or a
+                # cancel at exit: sent, the call may be live (its Hangup, a
+                # Resync or the core's watchdog ends it); not sent, nothing
+                # was dialed
+                why = "placing the call failed"
+                verdict = (
+                    ev.OriginateResult(sh.clock(), c.attempt_id, False, None, why, lost=True)
+                    if sent
+                    else ev.CallNotPlaced(sh.clock(), c.attempt_id, why)
+                )
+            sh.put(verdict)
 
     def _redirect(self, c: cmd.Redirect) -> None:
         """Sent synchronously from the core task: nothing may sit between the
@@ -213,12 +264,46 @@ class CommandExecutor:
 
     # ---------------------------------------------------------------- store
 
-    async def _dispose(self, c: cmd.RecordDisposition) -> None:
-        store = self.shell.need_store()
-        for _ in range(DISPOSITION_TRIES):
-            # the outcome is written first (its task was spawned first); wait
-            # for it rather than lose the disposition
-            if await store.record_disposition(c):
-                return
-            await asyncio.sleep(0.1)
-        log.error("attempt.disposition_lost", attempt_id=c.attempt_id, code=c.code)
+    def release(self, campaign: str, lead_ids: tuple[int, ...] | list[int]) -> None:
+        """Leads the core (or the hopper loader) will not dial, owed back."""
+        ids = list(lead_ids)
+        if ids:
+            self.shell.writer.submit(
+                Write(
+                    "release_leads",
+                    lambda s: s.release_leads(ids),
+                    {"campaign": campaign, "leads": len(ids)},
+                )
+            )
+
+    def _record_outcome(self, c: cmd.RecordOutcome) -> None:
+        about = {"attempt_id": c.attempt_id, "lead": c.lead_id, "outcome": c.outcome.value}
+
+        def applied(ok: bool) -> None:
+            if not ok:
+                # unknown attempt, or already finished (a replay): said, not hidden
+                log.warning("attempt.outcome_not_applied", **about)
+
+        self.shell.writer.submit(
+            Write("finish_attempt", lambda s: s.finish_attempt(c), about, applied)
+        )
+
+    def _record_disposition(self, c: cmd.RecordDisposition) -> None:
+        """The DNC request first, on its own (it must outlive anything that
+        may still fail about this call); then the disposition, after the
+        call's outcome (queued before it), which it needs."""
+        w = self.shell.writer
+        about = {"attempt_id": c.attempt_id, "lead": c.lead_id, "code": c.code}
+        if c.dnc is not None:
+            campaign = None if c.dnc == "global" else c.campaign
+
+            async def dnc(s: StoreApi) -> int:
+                return await s.dnc_add([c.phone], campaign, f"disposition:{c.code}", c.at)
+
+            w.submit(Write("dnc_add", dnc, {**about, "dnc": c.dnc}), first=True)
+
+        def applied(ok: bool) -> None:
+            if not ok:
+                log.error("attempt.disposition_not_applied", **about)
+
+        w.submit(Write("record_disposition", lambda s: s.record_disposition(c), about, applied))

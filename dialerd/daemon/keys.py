@@ -101,7 +101,14 @@ class AgentKeys:
         except PhoneError as exc:
             self._answer(e, c.name, False, "invalid", f"{e.data}: {exc}")
             return
-        lead = await store.manual_lead(c.name, phone, None, sh.clock())
+        try:
+            lead = await store.manual_lead(c.name, phone, None, sh.clock())
+        except Exception as exc:
+            # the agent's key is always answered; the store is down meanwhile
+            sh.writer.failed("manual_lead", exc)
+            self._answer(e, c.name, False, "refused", "store unavailable")
+            return
+        sh.writer.succeeded("manual_lead", write=True)
         if lead is None:
             self._answer(e, c.name, False, "refused", f"{phone}: in a call")
             return

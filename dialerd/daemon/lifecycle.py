@@ -8,7 +8,9 @@ AMI still closes its store and says goodbye on MQTT.
 
 Start-up order, and so the reverse shut-down order:
 
-1. the store (closed last, after every task that writes to it is done);
+1. the store (closed last, after every task that writes to it is done) and
+   its writer (every write owed is written before it stops, for as long
+   as the drain allows);
 2. campaigns, the DNC lists and the outcome history, queued for the core;
 3. signal handlers; the AMI client; Prometheus; MQTT (the last state is
    published before it goes);
@@ -28,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -46,7 +49,9 @@ from dialerd.daemon.resync import resync
 from dialerd.daemon.shell import Shell
 from dialerd.daemon.supervisor import Supervisor
 from dialerd.daemon.tasks import background, settle
+from dialerd.daemon.writes import describe
 from dialerd.store import open_store
+from dialerd.store.api import StoreUnavailableError
 
 log = structlog.get_logger("dialerd")
 
@@ -90,6 +95,8 @@ class Lifecycle:
         #: set once AMI is logged in and every task runs
         self.started = asyncio.Event()
         self._stop = asyncio.Event()
+        self._core_task: asyncio.Task[Any] | None = None
+        self._resync_task: asyncio.Task[Any] | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -99,7 +106,13 @@ class Lifecycle:
             stack.callback(log.info, "daemon.stopped")
             await self._open_store(stack)
             self.campaign_files.load()
-            await self.compliance.load()
+            try:
+                await self.compliance.load()
+            except Exception as exc:
+                raise StoreUnavailableError(
+                    f"cannot read the DNC lists and outcome history from the store "
+                    f"{self.shell.settings.store.path}: {describe(exc)}"
+                ) from exc
             self._handle_signals(stack)
             self._make_ami(stack)
             await self._start_outputs(stack)
@@ -117,14 +130,28 @@ class Lifecycle:
     # ------------------------------------------------------------ start-up
 
     async def _open_store(self, stack: contextlib.AsyncExitStack) -> None:
+        """A store that cannot be opened ends the run with one clear line
+        (``StoreUnavailableError``), not a traceback."""
         sh = self.shell
-        store = await open_store(sh.settings)
+        path = sh.settings.store.path
+        try:
+            store = await open_store(sh.settings)
+        except Exception as exc:
+            raise StoreUnavailableError(f"cannot open the store {path}: {describe(exc)}") from exc
         sh.store = store
         stack.push_async_callback(store.close)
-        # runs just before the store closes: the last writes are let finish
+        # the writer outlives every task that owes it a write; it stops
+        # after the last of them is written (``_finish_io``)
+        await stack.enter_async_context(background(sh.writer.run(), "writer"))
+        # runs just before the writer stops: the last writes are let finish
         stack.push_async_callback(self._finish_io)
-        released = await store.release_all_held()
-        log.info("store.open", path=str(sh.settings.store.path), released_held=released)
+        try:
+            released = await store.release_all_held()
+        except Exception as exc:
+            why = f"cannot write to the store {path}: {describe(exc)}"
+            raise StoreUnavailableError(why) from exc
+        log.info("store.open", path=str(path), released_held=released)
+        sh.publish_daemon_state()
 
     def _handle_signals(self, stack: contextlib.AsyncExitStack) -> None:
         loop = asyncio.get_running_loop()
@@ -204,13 +231,17 @@ class Lifecycle:
     def _ami_up(self) -> None:
         sh = self.shell
         sh.put(ev.AmiUp(sh.clock()))
-        sh.io_tasks.spawn(resync(sh))
+        if self._resync_task is not None:
+            # a resync still retrying its store read is stale: this one
+            # takes a fresh snapshot
+            self._resync_task.cancel()
+        self._resync_task = sh.io_tasks.spawn(resync(sh))
         for service in self.services:
             service.ami_up()
 
     async def _start_tasks(self, stack: contextlib.AsyncExitStack) -> None:
         sh = self.shell
-        await stack.enter_async_context(background(self.core_loop.run(), "core"))
+        self._core_task = await stack.enter_async_context(background(self.core_loop.run(), "core"))
         # after the ticker and the state publisher stop, before the core
         # does: the results of I/O in flight still reach the core
         stack.push_async_callback(settle, sh.io_tasks, sh.store_tasks)
@@ -237,8 +268,10 @@ class Lifecycle:
     # ------------------------------------------------------------- running
 
     async def _ticker(self) -> None:
-        """Time for the core, and proof of life for systemd's watchdog: the
-        ping is sent from the event loop, so a blocked loop stops it."""
+        """Time for the core, and proof of life for systemd's watchdog. The
+        ping is sent from the event loop (a blocked loop stops it), and
+        only while the core task is alive and keeps taking its Ticks: a
+        daemon whose core died or hangs is restarted by systemd."""
         sh = self.shell
         wd = sdnotify.watchdog_interval()
         last_wd = 0.0
@@ -249,10 +282,18 @@ class Lifecycle:
             sh.put(ev.Tick(now))
             if now - last_dnc >= DNC_REFRESH_S:
                 last_dnc = now
-                sh.store_tasks.spawn(self.compliance.refresh_dnc())
-            if wd is not None and now - last_wd >= wd:
+                sh.store_tasks.spawn(self.compliance.poll_dnc())
+            if wd is not None and now - last_wd >= wd and self.core_alive(wd):
                 last_wd = now
                 sdnotify.notify(f"WATCHDOG=1\nSTATUS={views.status_line(sh.core)}")
+
+    def core_alive(self, within_s: float) -> bool:
+        """The core task runs and finished an item in the last ``within_s``
+        (it is fed a Tick every ``tick_s``)."""
+        task = self._core_task
+        if task is None or task.done():
+            return False
+        return time.monotonic() - self.core_loop.alive_at <= within_s
 
     # ----------------------------------------------------------- shut-down
 
@@ -271,9 +312,15 @@ class Lifecycle:
 
     async def _finish_io(self) -> None:
         """The I/O tasks' last chance before the store closes under them;
-        one still stuck after that is cancelled, and said so."""
+        one still stuck after that is cancelled, and said so. Then every
+        write still owed is given up to the drain timeout; what the store
+        still refuses after that is logged one write per line (the
+        README's "Store faults" says how the next start closes it)."""
         sh = self.shell
         await settle(sh.io_tasks, sh.store_tasks)
         left = await sh.io_tasks.cancel() + await sh.store_tasks.cancel()
         if left:
             log.error("daemon.tasks_cancelled_at_exit", tasks=left)
+        lost = await sh.writer.flush(sh.settings.drain_timeout_s)
+        if lost:
+            log.error("daemon.writes_lost_at_exit", writes=len(lost), reason=sh.writer.down_reason)

@@ -15,12 +15,16 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import structlog
+
+from dialerd import sdnotify
 from dialerd.asterisk.ami import AmiClient
 from dialerd.campaign.model import Campaign
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
 from dialerd.daemon.tasks import TaskSet
+from dialerd.daemon.writes import StoreWriter
 from dialerd.metrics import Metrics
 from dialerd.mqtt.bridge import MqttBridge
 from dialerd.settings import Settings
@@ -30,6 +34,8 @@ from dialerd.store.api import StoreApi
 #: panoramisk delivers them (mapped to events in the core task, where the
 #: core's call table can be read without a lock)
 QueueItem = ev.Event | Mapping[str, Any]
+
+log = structlog.get_logger("dialerd")
 
 
 class Shell:
@@ -59,8 +65,18 @@ class Shell:
         self.ami_down_reason: str | None = "not connected yet"
         #: AMI actions awaiting their answer, resyncs
         self.io_tasks = TaskSet("io")
-        #: store reads and writes, started in the order the core asked
+        #: store reads (lead fetches, manual leads, the DNC poll)
         self.store_tasks = TaskSet("store")
+        #: every store write the core asked for, owed until written; the
+        #: store's health (down: the core places no call)
+        self.writer = StoreWriter(
+            self.need_store,
+            self.store_health_changed,
+            clock=clock,
+            on_failure=self._store_failure,
+        )
+        if self.metrics is not None:
+            self.metrics.store_pending.set_function(lambda: self.writer.pending)
 
     def put(self, item: QueueItem) -> None:
         self.queue.put_nowait(item)
@@ -70,6 +86,40 @@ class Shell:
         if self.store is None:
             raise RuntimeError("the store is not open (the daemon is not running)")
         return self.store
+
+    def store_health_changed(self, down: str | None) -> None:
+        """The store went down (``down`` says why) or is back (None): the
+        core is told (it stops or resumes dialing) and so is the world."""
+        now = self.clock()
+        self.put(ev.StoreDown(now, down) if down is not None else ev.StoreUp(now))
+        if self.metrics is not None:
+            self.metrics.store_up.set(0 if down else 1)
+        state = "degraded" if down else "ok"
+        sdnotify.notify(f"STATUS={state}" + (f": store: {down}" if down else ""))
+        self.publish_daemon_state()
+
+    def daemon_state(self) -> dict[str, Any]:
+        """The daemon as a whole (MQTT ``daemon/state``): ``degraded`` with
+        the reason while the store cannot record."""
+        w = self.writer
+        return {
+            "at": self.clock(),
+            "run_id": self.run_id,
+            "state": "degraded" if w.down_reason else "ok",
+            "degraded": f"store: {w.down_reason}" if w.down_reason else None,
+            "store_up": w.down_reason is None,
+            "store_down_since": w.down_since,
+            "pending_writes": w.pending,
+            "ami_up": self.ami_down_reason is None,
+        }
+
+    def publish_daemon_state(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.publish("daemon/state", self.daemon_state(), retain=True)
+
+    def _store_failure(self, op: str) -> None:
+        if self.metrics is not None:
+            self.metrics.store_failures.labels(op).inc()
 
     def need_ami(self) -> AmiClient:
         if self.ami is None:

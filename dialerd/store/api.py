@@ -39,6 +39,11 @@ class StoreError(RuntimeError):
     pass
 
 
+class StoreUnavailableError(StoreError):
+    """The store cannot be opened or read at start: the daemon does not
+    start (``dialerd run`` exits with a one-line reason)."""
+
+
 class LeadNotDialableError(StoreError):
     """``begin_attempt`` for a lead that is already dialing or done: the
     store refuses the second live call even if the core asked for it."""
@@ -98,6 +103,12 @@ class StoreApi(Protocol):
     async def ensure_campaign(self, name: str) -> None:
         """Create the campaign row if missing (leads reference it).
         Idempotent."""
+
+    async def check_writable(self, now: float) -> None:
+        """A small real write (a few pages, committed, of no meaning to any
+        other table): raises what any write would raise while the store
+        cannot record (locked, disk full, I/O error). The daemon calls it to
+        learn that a store which failed writes again. Idempotent."""
 
     # ------------------------------------------------- the daemon: dialing
 
@@ -178,10 +189,10 @@ class StoreApi(Protocol):
         """Every DNC entry: (campaign or None for the global list, E.164,
         source), in insertion order."""
 
-    async def dnc_stamp(self) -> tuple[int, float]:
-        """(count, latest ``added_at``): cheap enough to poll for changes
-        made by another process. Adding or removing entries changes it,
-        except a removal and an older-dated addition between two polls."""
+    async def dnc_stamp(self) -> tuple[float, ...]:
+        """A value that changes whenever entries are added or removed
+        (compare it with ``==``): cheap enough to poll for changes made by
+        another process."""
 
     async def dnc_add(
         self, numbers: Sequence[str], campaign: str | None, source: str, now: float | None = None

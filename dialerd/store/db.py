@@ -118,7 +118,17 @@ class Store:
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        pending = aiosqlite.connect(str(path), isolation_level=None)
+        try:
+            conn = await pending
+        except BaseException:
+            # aiosqlite stops its worker thread without waiting for it: wait
+            # here, while the loop runs, or the thread's last message meets a
+            # closed loop and prints a traceback over the real error
+            thread = getattr(pending, "_thread", None)
+            if thread is not None:
+                await asyncio.to_thread(thread.join, 5.0)
+            raise
         try:
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await conn.execute("PRAGMA journal_mode = WAL")
@@ -159,6 +169,34 @@ class Store:
             return list(await cur.fetchall())
 
     # ------------------------------------------------------------------ StoreApi
+
+    #: bytes the probe writes: a few pages, as much as an outcome writes, so
+    #: that a disk with room for less fails the probe as it would the outcome
+    PROBE_PAD = 12_288
+
+    async def check_writable(self, now: float) -> None:
+        """Writes a few pages (the probe row) and passes through what a
+        write-ahead touches (an attempt row and every index on attempts,
+        a lead row and the hopper's indexes), leaving no change behind."""
+        async with self._tx() as db:
+            # the probe's attempt row has no lead: checked at COMMIT, when
+            # it is gone again (the pragma ends with the transaction)
+            await db.execute("PRAGMA defer_foreign_keys = ON")
+            # REPLACE deletes and re-inserts: every page of the row is written
+            await db.execute(
+                "INSERT OR REPLACE INTO store_probe (id, at, pad) VALUES (1, ?, randomblob(?))",
+                (now, self.PROBE_PAD),
+            )
+            await db.execute(
+                "INSERT INTO attempts (id, campaign, lead_id, phone, state, started_at) "
+                "VALUES ('~probe', '', 0, '', 'dialing', ?)",
+                (now,),
+            )
+            await db.execute("DELETE FROM attempts WHERE id = '~probe'")
+            await db.execute(
+                "UPDATE leads SET status = status, held = held "
+                "WHERE id = (SELECT MIN(id) FROM leads)"
+            )
 
     async def ensure_campaign(self, name: str) -> None:
         async with self._tx() as db:
@@ -417,10 +455,21 @@ class Store:
             )
             return cur.rowcount
 
-    async def dnc_stamp(self) -> tuple[int, float]:
-        """(count, latest added_at): cheap change detection for the daemon."""
-        rows = await self._fetchall("SELECT COUNT(*), COALESCE(MAX(added_at), 0) FROM dnc")
-        return (int(rows[0][0]), float(rows[0][1])) if rows else (0, 0.0)
+    async def dnc_stamp(self) -> tuple[float, ...]:
+        """Cheap change detection for the daemon: (count, latest added_at,
+        sum of rowids, sum of added_at). An addition raises the count; a
+        removal lowers it; a removal and an addition between two polls
+        leave the count but move the sums (the new row has another rowid,
+        or, reusing the removed one, another added_at), even when the
+        addition is dated before the latest entry."""
+        rows = await self._fetchall(
+            "SELECT COUNT(*), COALESCE(MAX(added_at), 0), COALESCE(SUM(rowid), 0), "
+            "TOTAL(added_at) FROM dnc"
+        )
+        if not rows:
+            return (0, 0.0, 0, 0.0)
+        r = rows[0]
+        return (int(r[0]), float(r[1]), int(r[2]), float(r[3]))
 
     async def recent_outcomes(self, since: float) -> list[tuple[str, str, str, float]]:
         """(campaign, phone, outcome, ended_at) of attempts ended since, in

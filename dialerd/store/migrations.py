@@ -258,4 +258,16 @@ async def _v_agent_pins(conn: aiosqlite.Connection) -> None:
     )
 
 
+@upgrade_table.register("store_probe: one row the daemon rewrites to learn the store writes again")
+async def _v_store_probe(conn: aiosqlite.Connection) -> None:
+    await _run(
+        conn,
+        """CREATE TABLE store_probe (
+            id   INTEGER PRIMARY KEY CHECK (id = 1),
+            at   REAL NOT NULL,
+            pad  BLOB NOT NULL
+        )""",
+    )
+
+
 MIGRATIONS = upgrade_table.migrations

@@ -37,7 +37,7 @@ from dialerd.cli import main
 from dialerd.daemon.executor import CommandExecutor
 from dialerd.daemon.login import PhoneLogin, phone_of
 from dialerd.daemon.shell import Shell
-from dialerd.daemon.tasks import settle
+from dialerd.daemon.tasks import background, settle
 from dialerd.settings import load_settings
 from dialerd.store import open_store
 from dialerd.store.api import StoreApi
@@ -243,6 +243,8 @@ async def _rig(
     login = PhoneLogin(shell, executor, lambda: agents_file)
     with structlog.testing.capture_logs() as captured:
         async with contextlib.AsyncExitStack() as stack:
+            # the store writer: agent actions are owed to it, as in the daemon
+            await stack.enter_async_context(background(shell.writer.run(), "writer"))
             await login.start(stack)
             assert login.address is not None
             port = int(login.address.rsplit(":", 1)[1])
@@ -250,6 +252,7 @@ async def _rig(
                 yield Rig(shell, login, store, port, captured)
             finally:
                 await settle(shell.store_tasks)
+                await shell.writer.flush(5.0)
                 await store.close()
 
 
