@@ -174,6 +174,10 @@ class Settings(_Strict):
     #: Unix socket for ``dialerd status`` and ``dialerd campaign pause``
     #: (systemd's RuntimeDirectory=dialerd creates /run/dialerd)
     control_socket: Path = Path("/run/dialerd/control.sock")
+    #: do-not-call requests kept until the store has them (survives a
+    #: SIGKILL during a store outage); None: ``dnc-journal.jsonl`` beside the
+    #: control socket, in the runtime directory (``dialerd.daemon.dncjournal``)
+    dnc_journal: Path | None = None
     #: the core's Tick period: retry timers and pacing re-evaluation
     tick_s: float = Field(default=0.2, gt=0, le=5)
     #: agents and their PINs (``dialerd.agents``); None: no agent can log

@@ -23,6 +23,7 @@ from dialerd.asterisk.ami import AmiConnectionLost, AmiError, AmiUnavailable
 from dialerd.asterisk.safety import UnsafeValue
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
+from dialerd.daemon.dncjournal import DncRequest
 from dialerd.daemon.hopper import HopperLoader
 from dialerd.daemon.shell import Shell
 from dialerd.daemon.writes import Write, describe
@@ -288,6 +289,55 @@ class CommandExecutor:
             Write("finish_attempt", lambda s: s.finish_attempt(c), about, applied)
         )
 
+    def submit_dnc(
+        self,
+        phone: str,
+        campaign: str | None,
+        source: str,
+        at: float,
+        about: dict[str, Any],
+        request: DncRequest | None = None,
+    ) -> None:
+        """A do-not-call request: into the journal first (it outlives a
+        SIGKILL while the store is down), then to the head of the write
+        queue; once the store has it, the journal says so."""
+        journal = self.shell.dnc_journal
+        if request is None:
+            try:
+                request = journal.add(phone, campaign, source, at)
+            except OSError as exc:
+                log.error("dnc_journal.not_written", error=str(exc), **about)
+        req = request
+
+        async def dnc(s: StoreApi) -> int:
+            return await s.dnc_add([phone], campaign, source, at)
+
+        def written(_n: Any) -> None:
+            if req is not None:
+                journal.done(req)
+
+        scope = "global" if campaign is None else "campaign"
+        self.shell.writer.submit(
+            Write("dnc_add", dnc, {**about, "dnc": scope}, written), first=True
+        )
+
+    def replay_dnc_journal(self) -> int:
+        """At start, before any dial: the DNC requests an earlier run kept
+        in its journal but never saw written (a SIGKILL during a store
+        outage) go to the head of the write queue again. Idempotent: a
+        number already on the list stays once."""
+        pending = self.shell.dnc_journal.pending()
+        if not pending:
+            self.shell.dnc_journal.clear()
+        for r in pending:
+            log.warning("dnc_journal.replayed", request=r.id, campaign=r.campaign, source=r.source)
+            self.submit_dnc(r.phone, r.campaign, r.source, r.at, {"replayed": r.id}, r)
+        if pending:
+            # the core screens with them at once, whether or not written yet
+            added = tuple((r.campaign, r.phone, r.source) for r in pending)
+            self.shell.put(ev.DncUpdated(self.shell.clock(), added=added))
+        return len(pending)
+
     def _record_disposition(self, c: cmd.RecordDisposition) -> None:
         """The DNC request first, on its own (it must outlive anything that
         may still fail about this call); then the disposition, after the
@@ -296,11 +346,7 @@ class CommandExecutor:
         about = {"attempt_id": c.attempt_id, "lead": c.lead_id, "code": c.code}
         if c.dnc is not None:
             campaign = None if c.dnc == "global" else c.campaign
-
-            async def dnc(s: StoreApi) -> int:
-                return await s.dnc_add([c.phone], campaign, f"disposition:{c.code}", c.at)
-
-            w.submit(Write("dnc_add", dnc, {**about, "dnc": c.dnc}), first=True)
+            self.submit_dnc(c.phone, campaign, f"disposition:{c.code}", c.at, about)
 
         def applied(ok: bool) -> None:
             if not ok:

@@ -113,6 +113,9 @@ class Lifecycle:
                     f"cannot read the DNC lists and outcome history from the store "
                     f"{self.shell.settings.store.path}: {describe(exc)}"
                 ) from exc
+            # do-not-call requests a killed run still owed the store: written
+            # first, and in the core's list (after the store's) before any dial
+            self.core_loop.executor.replay_dnc_journal()
             self._handle_signals(stack)
             self._make_ami(stack)
             await self._start_outputs(stack)
@@ -322,5 +325,7 @@ class Lifecycle:
         if left:
             log.error("daemon.tasks_cancelled_at_exit", tasks=left)
         lost = await sh.writer.flush(sh.settings.drain_timeout_s)
+        if not sh.dnc_journal.pending():
+            sh.dnc_journal.clear()
         if lost:
             log.error("daemon.writes_lost_at_exit", writes=len(lost), reason=sh.writer.down_reason)

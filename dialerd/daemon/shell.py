@@ -13,6 +13,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -23,6 +24,7 @@ from dialerd.campaign.model import Campaign
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
+from dialerd.daemon.dncjournal import DncJournal
 from dialerd.daemon.tasks import TaskSet
 from dialerd.daemon.writes import StoreWriter
 from dialerd.metrics import Metrics
@@ -77,6 +79,10 @@ class Shell:
         )
         if self.metrics is not None:
             self.metrics.store_pending.set_function(lambda: self.writer.pending)
+        #: DNC requests outside the store until it has them
+        self.dnc_journal = DncJournal(
+            settings.dnc_journal or Path(settings.control_socket).parent / "dnc-journal.jsonl"
+        )
 
     def put(self, item: QueueItem) -> None:
         self.queue.put_nowait(item)
