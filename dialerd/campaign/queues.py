@@ -67,10 +67,12 @@ def _check_sound(v: str | None) -> str | None:
 
 
 def _did(raw: str) -> str:
+    if not raw.strip().startswith("+"):
+        raise ValueError(f"{raw!r}: write a DID with its country code, e.g. +442071234567")
     try:
         return normalize(raw, None)
     except PhoneError as exc:
-        raise ValueError(f"{exc} (write it with its country code, e.g. +44...)") from None
+        raise ValueError(str(exc)) from None
 
 
 def _agent(a: str) -> str:
