@@ -10,7 +10,8 @@ from typing import Any
 
 from dialerd.campaign.lint import check_campaign
 from dialerd.campaign.loader import load_campaigns_dir
-from dialerd.campaign.queues import describe, load_queues_dir, summary
+from dialerd.campaign.queue_loader import describe, load_queues_dir
+from dialerd.campaign.queues import summary
 from dialerd.cli.agents import agents_findings
 from dialerd.cli.common import config_arg, err, with_settings
 from dialerd.settings import Settings, security_findings

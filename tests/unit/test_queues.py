@@ -14,14 +14,8 @@ from pydantic import ValidationError
 
 from dialerd.campaign.loader import ConfigError, load_campaigns_dir
 from dialerd.campaign.model import Campaign
-from dialerd.campaign.queues import (
-    MAX_WAIT_S,
-    Action,
-    Queue,
-    load_queue_file,
-    load_queues_dir,
-    served_by,
-)
+from dialerd.campaign.queue_loader import load_queue_file, load_queues_dir
+from dialerd.campaign.queues import MAX_WAIT_S, Action, Queue, served_by
 from dialerd.cli import main
 from dialerd.phone import PhoneError, normalize
 from dialerd.settings import load_settings
