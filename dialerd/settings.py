@@ -168,6 +168,10 @@ class Settings(_Strict):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     campaigns_dir: Path = Path("/etc/dialerd/campaigns")
+    #: inbound queue files (``dialerd.campaign.queues``); a directory that
+    #: does not exist means no queues. Validated only: inbound calls are not
+    #: routed yet
+    queues_dir: Path = Path("/etc/dialerd/queues")
     log: LogSettings = Field(default_factory=LogSettings)
     #: on SIGTERM, stop dialing and wait this long for live calls to end
     drain_timeout_s: float = Field(default=120.0, ge=0, le=3600)
@@ -208,6 +212,14 @@ class Settings(_Strict):
     @classmethod
     def _campaigns_dir(cls, v: Path, info: ValidationInfo) -> Path:
         return _resolve(v, info)
+
+    @field_validator("queues_dir")
+    @classmethod
+    def _queues_dir(cls, v: Path, info: ValidationInfo) -> Path:
+        path = _resolve(v, info)
+        if path == info.data.get("campaigns_dir"):
+            raise ValueError("must not be campaigns_dir: a queue file is not a campaign file")
+        return path
 
     @field_validator("agents_file")
     @classmethod

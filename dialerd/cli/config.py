@@ -10,13 +10,17 @@ from typing import Any
 
 from dialerd.campaign.lint import check_campaign
 from dialerd.campaign.loader import load_campaigns_dir
+from dialerd.campaign.queue_loader import describe, load_queues_dir
+from dialerd.campaign.queues import summary
 from dialerd.cli.agents import agents_findings
 from dialerd.cli.common import config_arg, err, with_settings
 from dialerd.settings import Settings, security_findings
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("check-config", help="validate dialerd.yaml and every campaign")
+    p = subparsers.add_parser(
+        "check-config", help="validate dialerd.yaml, every campaign and every inbound queue"
+    )
     config_arg(p)
     p.set_defaults(func=cmd_check_config)
 
@@ -58,4 +62,17 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
         )
     if not campaigns and not errors:
         err(f"{settings.campaigns_dir}: warning: no campaign files (*.yaml, *.yml)")
+    queues = load_queues_dir(settings.queues_dir, campaigns)
+    for e in queues.errors:
+        err(str(e))
+    for e in queues.warnings:
+        err(describe(e, "warning"))
+    for q in sorted(queues.queues.values(), key=lambda q: q.name):
+        print(summary(q, campaigns))
+    if queues.queues:
+        print(
+            f"{settings.queues_dir}: note: inbound queues are validated only; "
+            "the dialplan still refuses inbound calls"
+        )
+    failed = failed or bool(queues.errors)
     return 1 if failed else 0
