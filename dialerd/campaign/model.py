@@ -43,6 +43,14 @@ LEGAL_OVERRIDES = {
 }
 
 
+def check_name(v: str) -> str:
+    """A campaign's or a queue's name: it becomes AMI variables, log keys
+    and MQTT topic levels."""
+    if not NAME_RE.fullmatch(v):
+        raise ValueError("use 1-48 of a-z 0-9 _ -, starting with a letter or digit")
+    return v
+
+
 def check_trunk_template(v: str) -> str:
     """A channel template: TECH/resource with one ``{number}`` or ``{e164}``."""
     if not TRUNK_RE.fullmatch(v):
@@ -342,9 +350,7 @@ class Campaign(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.fullmatch(v):
-            raise ValueError("use 1-48 of a-z 0-9 _ -, starting with a letter or digit")
-        return v
+        return check_name(v)
 
     @field_validator("agents")
     @classmethod

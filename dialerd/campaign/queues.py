@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from dialerd.campaign.model import AGENT_RE, NAME_RE, SOUND_RE, Campaign
+from dialerd.campaign.model import AGENT_RE, NAME_RE, SOUND_RE, Campaign, check_name
 from dialerd.phone import PhoneError, normalize
 
 #: the longest a caller may be kept waiting: past an hour nobody is served,
@@ -237,9 +237,7 @@ class Queue(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.fullmatch(v):
-            raise ValueError("use 1-48 of a-z 0-9 _ -, starting with a letter or digit")
-        return v
+        return check_name(v)
 
     @field_validator("dids", "agents")
     @classmethod

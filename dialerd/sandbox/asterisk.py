@@ -35,7 +35,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -128,6 +128,17 @@ def ensure_root(path: Path | None = None) -> Path:
             shutil.rmtree(root)
         tmp.rename(root)
     return root
+
+
+def tail_files(paths: Iterable[Path], lines: int, empty: str) -> str:
+    """The last ``lines`` of each file that can be read, each under its
+    name: what a harness error message shows of a process's output."""
+    chunks: list[str] = []
+    for p in paths:
+        with contextlib.suppress(OSError):
+            text = p.read_text(errors="replace").splitlines()[-lines:]
+            chunks.append(f"--- {p.name} ---\n" + "\n".join(text))
+    return "\n".join(chunks) or empty
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -338,12 +349,7 @@ class AsteriskSandbox:
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of Asterisk's output, for error messages."""
-        chunks: list[str] = []
-        for p in (self.console_path, self.log_path):
-            with contextlib.suppress(OSError):
-                text = p.read_text(errors="replace").splitlines()[-lines:]
-                chunks.append(f"--- {p.name} ---\n" + "\n".join(text))
-        return "\n".join(chunks) or "(no Asterisk output)"
+        return tail_files((self.console_path, self.log_path), lines, "(no Asterisk output)")
 
     def __enter__(self) -> AsteriskSandbox:
         self.start()

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from dialerd.sandbox.asterisk import free_port
+from dialerd.sandbox.asterisk import free_port, tail_files
 from dialerd.sandbox.scenario import sim_number
 
 SCENARIO = Path(__file__).resolve().parent / "sipp" / "carrier.xml"
@@ -180,12 +180,7 @@ class SippCarrier:
                 continue
 
     def _tail(self, lines: int = 20) -> str:
-        chunks = []
-        for p in (self.output_file, self.error_file):
-            with contextlib.suppress(OSError):
-                text = p.read_text(errors="replace").splitlines()[-lines:]
-                chunks.append(f"--- {p.name} ---\n" + "\n".join(text))
-        return "\n".join(chunks) or "(no sipp output)"
+        return tail_files((self.output_file, self.error_file), lines, "(no sipp output)")
 
     def __enter__(self) -> SippCarrier:
         self.start()
