@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import phonenumbers  # noqa: E402
 
 from dialerd.store import importer, open_store  # noqa: E402
-from dialerd.store.db import HOPPER_SQL  # noqa: E402
+from dialerd.store.sqlite import HOPPER_SQL  # noqa: E402
 
 
 def write_csv(path: Path, n: int, seed: int = 1) -> None:

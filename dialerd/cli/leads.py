@@ -383,7 +383,7 @@ def cmd_leads_export(args: argparse.Namespace, settings: Settings) -> int:
 
 @with_settings
 def cmd_leads_reset(args: argparse.Namespace, settings: Settings) -> int:
-    from dialerd.store.db import StoreError
+    from dialerd.store.api import StoreError
 
     status = args.status or ["done"]
     if "dialing" in status:

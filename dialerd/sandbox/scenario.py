@@ -28,7 +28,7 @@ from dialerd.store.importer import ImportReport, import_csv
 
 if TYPE_CHECKING:
     from dialerd.daemon import Daemon
-    from dialerd.store.db import StoredAttempt, StoredLead
+    from dialerd.store.api import StoredAttempt, StoredLead
 
 #: outcome digit of [sim-customers]
 ANSWER, BUSY, NO_ANSWER, CONGESTION, REJECTED, UNALLOCATED = 1, 2, 3, 4, 5, 6

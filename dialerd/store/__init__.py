@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dialerd.settings import Settings, StoreSettings
 from dialerd.store.api import StoreApi
-from dialerd.store.db import Store
+from dialerd.store.sqlite import Store
 
 
 def _path(where: Settings | StoreSettings | str | Path) -> Path:

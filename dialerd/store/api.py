@@ -1,5 +1,5 @@
 """The store's contract: every call the daemon and the CLI make, and the
-records they get back. ``dialerd.store.db.Store`` (SQLite) implements it.
+records they get back. ``dialerd.store.sqlite.Store`` (SQLite) implements it.
 
 The daemon, the CLI and the reports are typed against :class:`StoreApi`,
 never against a backend, so a second backend (PostgreSQL) is a new class

@@ -33,7 +33,8 @@ from dialerd.sandbox.scenario import (
 from dialerd.sandbox.wait import until
 from dialerd.settings import Settings
 from dialerd.store import store_session
-from dialerd.store.db import Store, StoredAttempt, StoredLead
+from dialerd.store.api import StoredAttempt, StoredLead
+from dialerd.store.sqlite import Store
 
 pytestmark = pytest.mark.asterisk
 MACHINE, HUMAN_HELLO = 7, 8

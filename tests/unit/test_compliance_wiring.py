@@ -17,7 +17,7 @@ from dialerd.core.models import Lead, LeadStatus, Outcome
 from dialerd.core.testing import CoreHarness
 from dialerd.sandbox.scenario import sim_campaign
 from dialerd.store import open_store
-from dialerd.store.db import Store
+from dialerd.store.sqlite import Store
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -37,7 +37,7 @@ from dialerd.sandbox.asterisk import AmiCredentials
 from dialerd.sandbox.scenario import ANSWER, sim_campaign, sim_number, write_config
 from dialerd.settings import load_settings
 from dialerd.store import open_store
-from dialerd.store.db import Store
+from dialerd.store.sqlite import Store
 
 NOW = time.time()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dialerd.report import compute, to_csv, worst_window_rate
-from dialerd.store.db import StoredAttempt
+from dialerd.store.api import StoredAttempt
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0

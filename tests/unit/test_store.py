@@ -19,8 +19,9 @@ from dialerd.core.commands import PlaceCall, RecordOutcome
 from dialerd.core.models import LeadStatus, LeadUpdate, Outcome
 from dialerd.sandbox.stores import StoreBackend
 from dialerd.store import open_store
-from dialerd.store.db import HOPPER_SQL, LeadNotDialableError, Store
-from dialerd.store.migrations import SchemaTooNewError, upgrade_table
+from dialerd.store.api import LeadNotDialableError
+from dialerd.store.sqlite import HOPPER_SQL, Store
+from dialerd.store.sqlite.migrations import SchemaTooNewError, upgrade_table
 
 C = "sales"
 T0 = 1_700_000_000.0

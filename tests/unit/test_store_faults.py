@@ -16,7 +16,7 @@ from typing import cast
 import pytest
 
 from dialerd.store import open_store
-from dialerd.store.db import Store
+from dialerd.store.sqlite import Store
 
 T0 = 1_750_000_000.0
 
