@@ -21,7 +21,7 @@ from dialerd.sandbox.asterisk import AmiCredentials
 from dialerd.sandbox.scenario import write_config
 from dialerd.settings import load_settings
 from dialerd.store import open_store
-from dialerd.store.db import Store
+from dialerd.store.sqlite import Store
 
 PHONE = "+442079460123"
 
