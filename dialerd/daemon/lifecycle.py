@@ -165,8 +165,18 @@ class Lifecycle:
         ]
         for sig, handler in wanted:
             with contextlib.suppress(NotImplementedError, RuntimeError):
+                before = signal.getsignal(sig)
                 loop.add_signal_handler(sig, handler)
-                stack.callback(loop.remove_signal_handler, sig)
+                stack.callback(self._restore_signal, loop, sig, before)
+
+    @staticmethod
+    def _restore_signal(loop: asyncio.AbstractEventLoop, sig: signal.Signals, before: Any) -> None:
+        """asyncio's removal sets the default action, not the one the process
+        had: a daemon started with SIGHUP ignored (``nohup``) would leave it
+        fatal after a stop. Put back what was there."""
+        loop.remove_signal_handler(sig)
+        if before is not None:
+            signal.signal(sig, before)
 
     def _make_ami(self, stack: contextlib.AsyncExitStack) -> None:
         sh = self.shell
