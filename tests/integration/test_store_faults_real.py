@@ -165,7 +165,10 @@ async def dialing(
 
 def checkpoint(path: Path) -> None:
     """Everything in the WAL copied into the database file and the WAL
-    emptied (retried while the daemon's connection reads)."""
+    emptied (retried while the daemon's connection reads). Blocking: call it
+    through ``asyncio.to_thread``, or the daemon's own read, waiting for the
+    event loop with its statement open, would keep the checkpoint busy for
+    as long as the loop is blocked (a deadlock seen in a CI-style run)."""
     c = sqlite3.connect(path, isolation_level=None, timeout=10)
     try:
         for _ in range(100):
@@ -340,7 +343,7 @@ async def test_a_full_disk_while_answered_calls_end_with_dispositions(
                     )
                     # all three agents talk: no call is being placed now
                     assert not daemon.core.campaigns["full"].dialing
-                    checkpoint(db)
+                    await asyncio.to_thread(checkpoint, db)
                     full_at = time.time()
                     filler = fill(disk)
                     for call in by_code.values():
@@ -444,7 +447,7 @@ async def test_a_read_failing_on_a_corrupt_index_page_stops_dialing_until_repair
         with Health(daemon) as health:
             async with running(daemon, started_s=30):
                 await until(lambda: len(originates(rec, daemon.run_id)) >= 5, 60, "5 dials")
-                checkpoint(db)
+                await asyncio.to_thread(checkpoint, db)
                 good = write_page(db, index, None)
                 broken_at = time.time()
                 await until(lambda: daemon.core.store_down is not None, 30, "store down")
