@@ -448,12 +448,12 @@ async def test_a_read_failing_on_a_corrupt_index_page_stops_dialing_until_repair
             async with running(daemon, started_s=30):
                 await until(lambda: len(originates(rec, daemon.run_id)) >= 5, 60, "5 dials")
                 await asyncio.to_thread(checkpoint, db)
-                good = write_page(db, index, None)
+                good = await asyncio.to_thread(write_page, db, index, None)
                 broken_at = time.time()
                 await until(lambda: daemon.core.store_down is not None, 30, "store down")
                 await asyncio.sleep(5.0)
                 assert daemon.core.store_down is not None, "up again on a corrupt index"
-                write_page(db, index, good)
+                await asyncio.to_thread(write_page, db, index, good)
                 repaired_at = time.time()
                 await until(
                     lambda: bool(placed_between(rec, daemon.run_id, repaired_at, float("inf"))),
