@@ -19,8 +19,8 @@ from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core import state
 from dialerd.core.context import CoreContext
-from dialerd.core.models import AgentStatus, CallState, Lead
-from dialerd.core.state import Agent, Call
+from dialerd.core.models import AgentStatus, CallState, InboundState, Lead
+from dialerd.core.state import Agent, Call, InboundCall
 
 _S = AgentStatus
 
@@ -64,6 +64,12 @@ def left(cx: CoreContext, agent_id: str, now: float) -> None:
             # the customer is on the way into an empty room: let the
             # dialplan fail-safe take it rather than strand them
             state.set_call_state(cx.campaigns[call.campaign], call, CallState.ABANDONING)
+        icall = cx.inbound.get(agent.call)
+        if icall is not None and icall.state is InboundState.CONNECTING:
+            # a caller on the way to this agent: back to the head of the
+            # queue (the Redirect into an empty room fails, or the room
+            # ends and the caller's hang-up is recorded)
+            requeue(cx, icall)
     cx.emit(cmd.AgentStateChanged(agent_id, campaign, "logged_out", now))
 
 
@@ -122,8 +128,72 @@ def make_ready(cx: CoreContext, agent: Agent, now: float) -> None:
             changed(cx, agent, now)
             return
         state.set_call_state(run, call, CallState.ABANDONING)
+    # then an inbound caller: after the answered outbound call above (it has
+    # under 2 s before the law counts it abandoned, a caller has max_wait_s)
+    icall = next_caller(cx, agent.id)
+    if icall is not None:
+        connect_inbound(cx, icall, agent, now)
+        changed(cx, agent, now)
+        return
     run.ready[agent.id] = None
     changed(cx, agent, now)
+
+
+# ---------------------------------------------------------- inbound routing
+def next_caller(cx: CoreContext, agent_id: str) -> InboundCall | None:
+    """The caller ``agent_id`` takes next: from the highest-priority queue
+    they answer that has callers waiting; among queues of equal priority,
+    the caller who has waited longest."""
+    best: InboundCall | None = None
+    best_prio = -1
+    for name in cx.queues_of.get(agent_id, ()):
+        q = cx.queues[name]
+        if not q.waiting:
+            continue
+        prio = q.cfg.priority
+        if best is not None and prio < best_prio:
+            break  # queues_of is sorted by priority, highest first
+        head = cx.inbound[q.waiting[0]]
+        if best is None or head.arrived_at < best.arrived_at:
+            best, best_prio = head, prio
+    return best
+
+
+def connect_inbound(cx: CoreContext, icall: InboundCall, agent: Agent, now: float) -> None:
+    """A waiting (or just arrived) caller meets its agent: the Redirect into
+    the agent's room goes out first, then the agent's tone and screen pop."""
+    q = cx.queues[icall.queue]
+    busy_start(cx, agent, now)
+    cx.set_status(agent, _S.RESERVED)
+    agent.since = now
+    agent.call = icall.call_id
+    state.set_inbound_state(q, icall, InboundState.CONNECTING)
+    icall.agent_id = agent.id
+    cx.emit(cmd.Redirect(icall.call_id, icall.channel, agent.id))
+    run = cx.run_of(agent)
+    if run is not None and run.cfg.connect_tone:
+        cx.emit(cmd.AgentPrompt(agent.id, agent.channel, "connected", ""))
+    cx.emit(
+        cmd.InboundPop(
+            agent.id, icall.queue, icall.call_id, icall.caller, icall.did, now,
+            round(now - icall.arrived_at, 3),
+        )
+    )  # fmt: skip
+    mark_queue(cx, q.name)
+
+
+def requeue(cx: CoreContext, icall: InboundCall) -> None:
+    """A caller whose agent never got them: first in line again."""
+    state.set_inbound_state(cx.queues.get(icall.queue), icall, InboundState.WAITING)
+    icall.agent_id = None
+    mark_queue(cx, icall.queue)
+
+
+def mark_queue(cx: CoreContext, name: str) -> None:
+    """The queue's demand changed: re-pace the campaigns of its agents."""
+    q = cx.queues.get(name)
+    if q is not None:
+        cx.dirty.update(q.campaigns)
 
 
 def connect(cx: CoreContext, call: Call, agent: Agent, now: float) -> None:

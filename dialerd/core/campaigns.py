@@ -10,7 +10,7 @@ The policies themselves are pure functions of a snapshot (``dialerd.pacing``).
 from __future__ import annotations
 
 from dialerd.campaign.model import Campaign, DialMode
-from dialerd.core import agents, calls, hopper, preview, state
+from dialerd.core import agents, calls, hopper, inbound, preview, state
 from dialerd.core.context import CoreContext
 from dialerd.core.state import CampaignRun
 from dialerd.pacing.policies import PacingSnapshot
@@ -37,10 +37,11 @@ def loaded(cx: CoreContext, c: Campaign, now: float) -> None:
     if not c.enabled:
         hopper.release(cx, run)
     _reassign_agents(cx, now)
+    inbound.refresh(cx, now)
     cx.dirty.add(c.name)
 
 
-def removed(cx: CoreContext, name: str) -> None:
+def removed(cx: CoreContext, name: str, now: float) -> None:
     """Stop dialing it; its agents are free, its live calls finish normally."""
     run = cx.campaigns.get(name)
     if run is None:
@@ -50,6 +51,7 @@ def removed(cx: CoreContext, name: str) -> None:
     for aid in list(run.agents):
         agents.detach(cx, cx.agents[aid])
     cx.agent_campaign = {a: c for a, c in cx.agent_campaign.items() if c != name}
+    inbound.refresh(cx, now)
 
 
 def _reassign_agents(cx: CoreContext, now: float) -> None:
@@ -109,6 +111,7 @@ def drain(cx: CoreContext) -> None:
 def snapshot(cx: CoreContext, name: str, now: float) -> PacingSnapshot:
     r = cx.campaigns[name]
     r.trk.advance(now)
+    in_waiting, in_rate = inbound.demand(cx, r, now) if cx.queues else (0.0, 0.0)
     return PacingSnapshot(
         now=now,
         agents_logged_in=len(r.agents),
@@ -123,6 +126,8 @@ def snapshot(cx: CoreContext, name: str, now: float) -> PacingSnapshot:
         dial_ratio=r.cfg.dial_ratio,
         tracker=r.tracker,
         abandon_target=r.cfg.abandon_target,
+        inbound_waiting=in_waiting,
+        inbound_rate=in_rate,
     )
 
 

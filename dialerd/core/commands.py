@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dialerd.core.models import Lead, LeadUpdate, Outcome
+from dialerd.core.models import InboundOutcome, Lead, LeadUpdate, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +185,77 @@ class AgentAction:
     at: float
 
 
+# ------------------------------------------------------------------ inbound
+@dataclass(frozen=True, slots=True)
+class InboundFallback:
+    """Nobody can take the caller (``reason`` ``max_wait`` or
+    ``no_agents``): the shell sets the fallback's sounds on ``channel`` and
+    Redirects it to ``[dialer-inbound-fallback]`` extension ``action``
+    (``callback``: the offer, press 1; ``message``: a message, hang-up)."""
+
+    call_id: str
+    channel: str
+    queue: str
+    reason: str
+    action: str
+    offer_sound: str | None
+    offer_timeout_s: int
+    booked_sound: str | None
+    sound: str
+
+
+@dataclass(frozen=True, slots=True)
+class MakeCallback:
+    """A caller took the callback offer: make (or bring forward) a callback
+    lead for ``phone`` in ``campaign``, due at its earliest legal time, then
+    answer the dialplan waiting on ``channel`` (ok: the lead is written)."""
+
+    call_id: str
+    queue: str
+    campaign: str
+    phone: str
+    at: float
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboundPop:
+    """The screen pop of an inbound caller (MQTT ``agent/<id>/screenpop``,
+    kind ``inbound``): the shell adds the leads the store holds for
+    ``caller`` and their last attempts."""
+
+    agent_id: str
+    queue: str
+    call_id: str
+    caller: str
+    did: str
+    at: float
+    waited_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordInbound:
+    """An inbound call ended: one row per call, whatever became of it.
+    ``answered_at``: the caller joined an agent's room; ``wait_s``: from
+    arrival to that join, or to the hang-up or fallback."""
+
+    call_id: str
+    queue: str
+    did: str
+    caller: str
+    arrived_at: float
+    ended_at: float
+    outcome: InboundOutcome
+    wait_s: float
+    answered_at: float | None = None
+    agent_id: str | None = None
+    #: ``max_wait`` or ``no_agents`` when a fallback played
+    fallback: str | None = None
+    #: the campaign the callback lead was made in
+    callback_campaign: str | None = None
+    cause: int | None = None
+
+
 Command = (
     LoadLeads
     | PlaceCall
@@ -200,4 +271,8 @@ Command = (
     | AgentPrompt
     | ScreenPop
     | AgentAction
+    | InboundFallback
+    | MakeCallback
+    | InboundPop
+    | RecordInbound
 )

@@ -14,6 +14,7 @@ part above it:
     hopper        lead supply and the last screening before a dial
     dispositions  an agent's verdict on their last call
     calls         the call table: place, answer, connect, end, cause waits
+    inbound       inbound callers: arrival, routing, fallback, their record
     preview       offers, accepts, timeouts
     keys          agents' keys and manual dial
     recovery      resync and adoption after an AMI reconnect or a restart
@@ -34,7 +35,14 @@ from collections.abc import Callable
 
 from dialerd.core import commands as cmd
 from dialerd.core.models import AgentStatus
-from dialerd.core.state import Agent, Call, CampaignRun, set_agent_status
+from dialerd.core.state import (
+    Agent,
+    Call,
+    CampaignRun,
+    InboundCall,
+    QueueRun,
+    set_agent_status,
+)
 from dialerd.rules.abandon import AbandonLock
 from dialerd.rules.dnc import DncList
 
@@ -51,11 +59,14 @@ class CoreContext:
         "dirty",
         "dnc",
         "draining",
+        "inbound",
         "live_leads",
         "lock",
         "new_id",
         "offers",
         "out",
+        "queues",
+        "queues_of",
         "screen",
         "store_down",
         "verdicts",
@@ -93,6 +104,11 @@ class CoreContext:
         self.cause_wait: dict[str, None] = {}
         #: agents looking at a preview offer (insertion order = oldest first)
         self.offers: dict[str, None] = {}
+        #: inbound queues by name, and the callers the core holds by call id
+        self.queues: dict[str, QueueRun] = {}
+        self.inbound: dict[str, InboundCall] = {}
+        #: agent id -> the queues they answer, highest priority first
+        self.queues_of: dict[str, tuple[str, ...]] = {}
         #: the commands of the event being handled, in order
         self.out: list[cmd.Command] = []
         #: campaigns to re-pace once the event is handled

@@ -29,6 +29,7 @@ from dialerd.core import (
     campaigns,
     compliance,
     hopper,
+    inbound,
     keys,
     preview,
     recovery,
@@ -37,7 +38,7 @@ from dialerd.core import (
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.context import CoreContext
-from dialerd.core.state import Agent, Call, CampaignRun
+from dialerd.core.state import Agent, Call, CampaignRun, InboundCall, QueueRun
 from dialerd.pacing.policies import PacingSnapshot
 from dialerd.rules.abandon import AbandonLock
 from dialerd.rules.dnc import DncList
@@ -83,8 +84,8 @@ class DialerCore:
                 timers.tick(cx, now)
             case ev.CampaignLoaded(now=now, campaign=c):
                 campaigns.loaded(cx, c, now)
-            case ev.CampaignRemoved(name=name):
-                campaigns.removed(cx, name)
+            case ev.CampaignRemoved(now=now, name=name):
+                campaigns.removed(cx, name, now)
             case ev.LeadsLoaded():
                 hopper.leads_loaded(cx, event)
             case ev.AgentJoined():
@@ -93,12 +94,18 @@ class DialerCore:
                 agents.left(cx, aid, now)
             case ev.CallAnswered():
                 calls.answered(cx, event)
-            case ev.CallConnected():
-                calls.connected(cx, event)
+            case ev.CallConnected(now=now, attempt_id=aid, agent_id=agent):
+                if aid in cx.inbound:
+                    inbound.connected(cx, cx.inbound[aid], agent, now)
+                else:
+                    calls.connected(cx, event)
             case ev.SafeHarborPlayed(attempt_id=aid):
                 calls.safe_harbor(cx, aid)
-            case ev.CallHungUp():
-                calls.hung_up(cx, event)
+            case ev.CallHungUp(now=now, attempt_id=aid, cause=cause):
+                if aid in cx.inbound:
+                    inbound.hung_up(cx, cx.inbound[aid], cause, now)
+                else:
+                    calls.hung_up(cx, event)
             case ev.OriginateResult():
                 calls.originate_result(cx, event)
             case ev.CallNotPlaced():
@@ -108,7 +115,10 @@ class DialerCore:
             case ev.StoreUp():
                 campaigns.store(cx, None)
             case ev.RedirectFailed(now=now, attempt_id=aid):
-                calls.redirect_failed(cx, aid, now)
+                if aid in cx.inbound:
+                    inbound.redirect_failed(cx, cx.inbound[aid], now)
+                else:
+                    calls.redirect_failed(cx, aid, now)
             case ev.AmiUp():
                 campaigns.ami(cx, up=True)
             case ev.AmiDown():
@@ -135,6 +145,12 @@ class DialerCore:
                 compliance.dnc_updated(cx, event)
             case ev.HistoryLoaded():
                 compliance.history_loaded(cx, event)
+            case ev.QueuesLoaded():
+                inbound.queues_loaded(cx, event)
+            case ev.InboundArrived():
+                inbound.arrived(cx, event)
+            case ev.CallbackRequested():
+                inbound.callback_requested(cx, event)
             case _:
                 assert_never(event)
         for name in sorted(cx.dirty):
@@ -157,6 +173,15 @@ class DialerCore:
     @property
     def live_calls(self) -> int:
         return len(self._cx.calls)
+
+    @property
+    def queues(self) -> dict[str, QueueRun]:
+        return self._cx.queues
+
+    @property
+    def inbound(self) -> dict[str, InboundCall]:
+        """Inbound callers the core holds, by call id (their Uniqueid)."""
+        return self._cx.inbound
 
     @property
     def live_leads(self) -> set[int]:

@@ -14,6 +14,7 @@ from dialerd.core.models import Lead
 
 if TYPE_CHECKING:
     from dialerd.campaign.model import Campaign
+    from dialerd.campaign.queues import Queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +323,48 @@ class HistoryLoaded:
     outcomes: tuple[tuple[str, str, str, float], ...]
 
 
+# ------------------------------------------------------------------ inbound
+# An inbound caller's channel is named by its Asterisk Uniqueid (``call_id``),
+# as an outbound call is by its attempt id: its join into an agent's room,
+# its hang-up and a failed Redirect come as ``CallConnected``, ``CallHungUp``
+# and ``RedirectFailed`` with ``attempt_id`` = ``call_id`` (the core looks
+# the id up in its inbound table first).
+
+
+@dataclass(frozen=True, slots=True)
+class QueuesLoaded:
+    """The inbound queues, all of them (a reload replaces the set). A
+    queue that is gone or disabled takes no new caller; its waiting callers
+    are served as before."""
+
+    now: float
+    queues: tuple[Queue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundArrived:
+    """The dialplan's ``DialerInbound`` UserEvent: a caller to a known DID
+    is answered and holding. ``caller`` is the E.164 number, or "" when it
+    is withheld or not a valid number (nobody to call back)."""
+
+    now: float
+    call_id: str
+    queue: str
+    channel: str
+    caller: str = ""
+    did: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequested:
+    """The dialplan's ``DialerCallback`` UserEvent: a caller offered a call
+    back pressed 1 (the channel waits for the answer on ``channel``)."""
+
+    now: float
+    call_id: str
+    channel: str = ""
+
+
 #: every event the core handles; ``DialerCore.handle`` matches them all
 #: (mypy checks it: the match ends in ``assert_never``)
 Event: TypeAlias = (
@@ -353,4 +396,7 @@ Event: TypeAlias = (
     | ManualDial
     | DncUpdated
     | HistoryLoaded
+    | QueuesLoaded
+    | InboundArrived
+    | CallbackRequested
 )

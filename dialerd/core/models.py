@@ -42,6 +42,30 @@ class Outcome(StrEnum):
         return self in (Outcome.ABANDONED, Outcome.CUSTOMER_HANGUP)
 
 
+class InboundOutcome(StrEnum):
+    """How one inbound call ended. Exactly one per caller the core saw."""
+
+    #: the caller joined an agent's room
+    ANSWERED = "answered"
+    #: the caller hung up while waiting (or on the way to an agent)
+    ABANDONED = "abandoned"
+    #: the fallback played and the caller took the callback offer
+    CALLBACK = "callback"
+    #: the fallback played: a message, or an offer not taken
+    FALLBACK = "fallback"
+    #: an unknown DID (recorded by the shell; the core never sees it)
+    REFUSED = "refused"
+
+
+class InboundState(StrEnum):
+    WAITING = "waiting"
+    #: Redirect sent to an agent's room, join not yet seen
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    #: handed to the dialplan's fallback (offer or message)
+    FALLBACK = "fallback"
+
+
 class LeadStatus(StrEnum):
     NEW = "new"
     #: waiting for a retry at ``next_due_at``

@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from dialerd.campaign.model import Campaign
-from dialerd.core.models import AgentStatus, CallState, Lead
+from dialerd.campaign.queues import Queue
+from dialerd.core.models import AgentStatus, CallState, InboundState, Lead
+from dialerd.pacing.inbound import ArrivalRate
 from dialerd.pacing.policies import Policy
 from dialerd.pacing.tracker import PacingTracker
 from dialerd.rules.abandon import AbandonAccounting
@@ -108,6 +110,27 @@ CALL_TRANSITIONS: Final[dict[CallState | None, dict[CallState | None, str]]] = {
     },
     _C.CONNECTED: {None: "the conversation ended"},
     _C.ABANDONING: {None: "the safe-harbor message ended"},
+}
+
+
+_I = InboundState
+
+#: an inbound caller's state -> {next: what moves it there}; None is "not in
+#: the inbound table" (before the arrival, and once recorded)
+INBOUND_TRANSITIONS: Final[dict[InboundState | None, dict[InboundState | None, str]]] = {
+    None: {_I.WAITING: "announced by the dialplan"},
+    _I.WAITING: {
+        _I.CONNECTING: "an agent picked: redirect sent",
+        _I.FALLBACK: "past max_wait_s, or no agent of the queue logged in",
+        None: "the caller hung up while waiting",
+    },
+    _I.CONNECTING: {
+        _I.CONNECTED: "the caller joined the agent's room",
+        _I.WAITING: "the redirect failed or the agent left: first in line again",
+        None: "the caller hung up on the way",
+    },
+    _I.CONNECTED: {None: "the conversation ended"},
+    _I.FALLBACK: {None: "the fallback (offer or message) ended"},
 }
 
 
@@ -335,3 +358,105 @@ def carry_calls(old: CampaignRun, new: CampaignRun) -> None:
     """A removed campaign is loaded again: its calls still live are counted
     by the new run (their agents were detached with the old one)."""
     new._live, new._dialing, new.waiting = old._live, old._dialing, old.waiting
+
+
+# ----------------------------------------------------------------- inbound
+@dataclass(slots=True)
+class InboundCall:
+    """A caller to a queue, from their arrival to their one record."""
+
+    call_id: str
+    queue: str
+    channel: str
+    caller: str
+    did: str
+    arrived_at: float
+    state: InboundState = InboundState.WAITING
+    agent_id: str | None = None
+    connected_at: float | None = None
+    #: ``max_wait`` or ``no_agents``: the fallback was handed to the dialplan
+    fallback: str | None = None
+    callback_campaign: str | None = None
+    #: Redirects into a room that Asterisk refused
+    failures: int = 0
+
+
+@dataclass(slots=True)
+class QueueStats:
+    """Since the daemon started (the store keeps the history)."""
+
+    offered: int = 0
+    answered: int = 0
+    #: answered within the service level's ``within_s``
+    answered_in_sl: int = 0
+    #: hung up while waiting, after the service level's ``within_s``
+    abandoned: int = 0
+    #: hung up while waiting, inside ``within_s`` (not held against the level)
+    abandoned_short: int = 0
+    fallbacks: int = 0
+    callbacks: int = 0
+    #: sum of the waits of answered callers (ASA = this / answered)
+    answer_wait_s: float = 0.0
+    longest_wait_s: float = 0.0
+
+    @property
+    def service_level(self) -> float | None:
+        """Answered in time over callers who waited long enough to count
+        (answered, abandoned past ``within_s``, sent to a fallback); None
+        before the first."""
+        n = self.answered + self.abandoned + self.fallbacks
+        return self.answered_in_sl / n if n else None
+
+
+@dataclass(slots=True)
+class QueueRun:
+    cfg: Queue
+    #: the agents who answer it (``served_by``), kept in step with campaigns
+    agents: frozenset[str] = frozenset()
+    #: the campaigns those agents work for (re-paced when the queue moves)
+    campaigns: frozenset[str] = frozenset()
+    #: callers waiting for an agent, oldest first
+    waiting: deque[str] = field(default_factory=deque)
+    arrivals: ArrivalRate = field(default_factory=ArrivalRate)
+    stats: QueueStats = field(default_factory=QueueStats)
+    #: gone from the configuration, or disabled: no new callers
+    removed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+
+def _check_inbound(icall: InboundCall, old: InboundState | None, new: InboundState | None) -> None:
+    if new not in INBOUND_TRANSITIONS[old]:
+        names = ("ended" if s is None else s.value for s in (old, new))
+        raise IllegalTransition(f"caller {icall.call_id}: {' -> '.join(names)}")
+
+
+def add_inbound(table: dict[str, InboundCall], q: QueueRun, icall: InboundCall) -> None:
+    """A caller arrives: in the table, last in the queue's line."""
+    _check_inbound(icall, None, icall.state)
+    assert icall.call_id not in table and icall.queue == q.name
+    table[icall.call_id] = icall
+    q.waiting.append(icall.call_id)
+
+
+def set_inbound_state(q: QueueRun | None, icall: InboundCall, new: InboundState) -> None:
+    """Move ``icall`` to ``new``; into WAITING it goes first in line (it
+    was already picked once), out of WAITING it leaves the line."""
+    old = icall.state
+    _check_inbound(icall, old, new)
+    if q is not None:
+        if old is _I.WAITING:
+            q.waiting.remove(icall.call_id)
+        if new is _I.WAITING:
+            q.waiting.appendleft(icall.call_id)
+    icall.state = new
+
+
+def remove_inbound(table: dict[str, InboundCall], q: QueueRun | None, icall: InboundCall) -> None:
+    """The caller's record is written: out of the table (and the line)."""
+    _check_inbound(icall, icall.state, None)
+    del table[icall.call_id]
+    if q is not None and icall.state is _I.WAITING:
+        q.waiting.remove(icall.call_id)

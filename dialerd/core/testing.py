@@ -22,10 +22,11 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from dialerd.campaign.model import Campaign
+from dialerd.campaign.queues import Queue
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
-from dialerd.core.models import AgentStatus, CallState, Lead
+from dialerd.core.models import AgentStatus, CallState, InboundState, Lead
 
 __all__ = [
     "CoreHarness",
@@ -33,6 +34,7 @@ __all__ = [
     "check_invariants",
     "leads",
     "of",
+    "queue",
 ]
 
 C = TypeVar("C")
@@ -100,10 +102,26 @@ def check_invariants(core: DialerCore) -> None:
     for a in agents.values():
         busy = a.status in (AgentStatus.RESERVED, AgentStatus.TALKING)
         assert busy == (a.call is not None), f"agent {a.id}: {a.status.value}, call {a.call}"
-        assert a.call is None or a.call in calls, f"agent {a.id}: call {a.call} has ended"
+        assert a.call is None or a.call in calls or a.call in core.inbound, (
+            f"agent {a.id}: call {a.call} has ended"
+        )
         previewing = a.status is AgentStatus.PREVIEW
         assert previewing == (a.offer is not None), f"agent {a.id}: {a.status.value}, offer"
         assert a.offer is None or a.offer.id in core.live_leads, f"agent {a.id}: offer not held"
+    for q in core.queues.values():
+        waiting = [
+            c.call_id
+            for c in core.inbound.values()
+            if c.queue == q.name and c.state is InboundState.WAITING
+        ]
+        assert sorted(q.waiting) == sorted(waiting), f"queue {q.name}: waiting {list(q.waiting)}"
+        if q.waiting:
+            idle = [a for a in q.agents for r in core.campaigns.values() if a in r.ready]
+            assert not idle, f"queue {q.name}: callers wait while {idle} are ready"
+    for c in core.inbound.values():
+        if c.state in (InboundState.CONNECTING, InboundState.CONNECTED):
+            a = agents.get(c.agent_id or "")
+            assert a is None or a.call == c.call_id, f"caller {c.call_id}: agent {c.agent_id}"
 
 
 class CoreHarness:
@@ -197,3 +215,38 @@ class CoreHarness:
 
     def tick(self, dt: float = 0.0) -> list[cmd.Command]:
         return self.do(ev.Tick(self.at(dt)))
+
+    # ------------------------------------------------------------ inbound
+    def queues(self, *qs: Queue) -> list[cmd.Command]:
+        return self.do(ev.QueuesLoaded(self.now, qs))
+
+    def arrive(
+        self, call_id: str, queue: str = "q1", caller: str = "+442079460001"
+    ) -> list[cmd.Command]:
+        """A caller announced by the dialplan (channel ``PJSIP/trunk-<id>``)."""
+        return self.do(
+            ev.InboundArrived(self.now, call_id, queue, f"PJSIP/trunk-{call_id}", caller,
+                              "+442071234567")
+        )  # fmt: skip
+
+
+def queue(name: str = "q1", **over: Any) -> Queue:
+    """A small valid queue answered by campaign c1's agents: 80% in 20 s,
+    60 s maximum wait, a callback offer after it, a message with no agents."""
+    base: dict[str, Any] = {
+        "name": name,
+        "dids": ["+442071234567"],
+        "campaigns": ["c1"],
+        "service_level": {"percent": 80, "within_s": 20},
+        "max_wait_s": 60,
+        "callback_campaign": "c1",
+        "after_max_wait": {
+            "action": "callback",
+            "offer_sound": "custom/offer",
+            "sound": "custom/bye",
+        },
+        "no_agents": {"action": "message", "sound": "custom/closed"},
+        "hold": {"music": "default"},
+    }
+    base.update(over)
+    return Queue.model_validate(base)

@@ -50,6 +50,17 @@ class PacingSnapshot:
     abandon_target: float = 0.03
     #: logged-in agents on pause (counted in ``agents_logged_in``)
     agents_paused: int = 0
+    #: blended: inbound callers waiting for these agents, and inbound
+    #: arrivals per second expected to claim them (each queue's share by
+    #: the part of its agents that work for this campaign)
+    inbound_waiting: float = 0.0
+    inbound_rate: float = 0.0
+
+    @property
+    def inbound_now(self) -> int:
+        """Waiting callers as whole agents they claim (a share rounds up:
+        a caller is served by one agent, never by part of one)."""
+        return math.ceil(self.inbound_waiting - 1e-9)
 
 
 class Policy(Protocol):
@@ -70,7 +81,7 @@ class Progressive:
     name = "progressive"
 
     def calls_to_place(self, s: PacingSnapshot) -> int:
-        return _cap(s.agents_ready - s.calls_dialing - s.calls_waiting, s)
+        return _cap(s.agents_ready - s.calls_dialing - s.calls_waiting - s.inbound_now, s)
 
 
 class Ratio:
@@ -79,7 +90,7 @@ class Ratio:
     name = "ratio"
 
     def calls_to_place(self, s: PacingSnapshot) -> int:
-        target = math.ceil(s.dial_ratio * s.agents_ready - 1e-9)
+        target = math.ceil(s.dial_ratio * max(s.agents_ready - s.inbound_now, 0) - 1e-9)
         return _cap(target - s.calls_dialing - s.calls_waiting, s)
 
 
@@ -98,8 +109,12 @@ class Vicidial:
 
     name = "vicidial"
 
-    def __init__(self, max_level: float = 3.0, intensity: float = 0.0) -> None:
+    def __init__(
+        self, max_level: float = 3.0, intensity: float = 0.0, queue_no_dial: bool = False
+    ) -> None:
+        """``queue_no_dial``: VICIdial's ``inbound_queue_no_dial`` switch."""
         self.max_level = max_level
+        self.queue_no_dial = queue_no_dial
         self.intensity = intensity
         self.level = 1.0
         self.samples: deque[tuple[int, int]] = deque(maxlen=15)
@@ -120,7 +135,11 @@ class Vicidial:
             return 0
         self.next_dial = now + 2.5
         agents = s.agents_logged_in - s.agents_paused
-        want = round(self.level * agents) - s.lines_in_use
+        # VICIdial counts the calls waiting in the campaign's inbound groups
+        # against its dial target (AST_VDauto_dial.pl)
+        want = round(self.level * agents) - s.lines_in_use - s.inbound_now
+        if self.queue_no_dial and s.inbound_now > 0:
+            return 0  # inbound_queue_no_dial: no dialing while a caller waits
         return _cap(want, s)
 
     def _adapt(self, s: PacingSnapshot) -> None:
@@ -170,7 +189,7 @@ class SoonFree:
             # 1 - exp(-(a + tau) / m) >= p  <=>  a >= -m ln(1 - p) - tau
             need = -m * math.log(1.0 - self.probability) - tau
             soon = _count_older(t, need)
-        n = s.agents_ready + soon - s.calls_waiting - s.calls_dialing
+        n = s.agents_ready + soon - s.calls_waiting - s.calls_dialing - s.inbound_now
         return _cap(n, s)
 
 

@@ -84,6 +84,9 @@ class Predictive:
         #: ... and always from this many agents on (the rolling-hour promise)
         self.hour_guard_agents = 20
         self.var_floor = 0.05
+        #: blended: the inbound arrival rate is counted this many times over
+        #: (more than 1 keeps agents back for inbound callers beyond the mean)
+        self.inbound_weight = 1.0
         #: seconds taken off the earliest answer and added to the latest one
         #: seen when counting calls that cannot abandon
         self.certain_margin_s = 0.5
@@ -165,7 +168,7 @@ class Predictive:
     # ------------------------------------------------------------- decision
     def calls_to_place(self, s: PacingSnapshot) -> int:
         t = s.tracker
-        progressive = s.agents_ready - s.calls_dialing - s.calls_waiting
+        progressive = s.agents_ready - s.calls_dialing - s.calls_waiting - s.inbound_now
         # paused agents take no calls: they are not agents the pacing sees
         agents = s.agents_logged_in - s.agents_paused
         if agents <= 0:
@@ -192,6 +195,7 @@ class Predictive:
         state = (
             t.tables_serial, t.talk.version, t.ring.version, len(t.wrap_ends),
             s.agents_ready, s.calls_waiting, s.calls_dialing, s.lines_in_use,
+            s.inbound_waiting,
             rates.total_ans, rates.total_abn, int(s.now * 2.0),
         )  # fmt: skip
         if state == self._last_state:
@@ -204,7 +208,11 @@ class Predictive:
         K = HORIZON_POINTS
         now = s.now
         d = max(t.connect_deadline_s - 0.1, 0.0)
-        base = s.agents_ready - s.calls_waiting
+        # blended: the callers waiting take the next agents freed, and the
+        # arrivals expected before a call placed now is answered (plus its
+        # connect window) take more; Poisson, so the variance is the mean
+        base = s.agents_ready - s.calls_waiting - s.inbound_waiting
+        in_rate = s.inbound_rate * self.inbound_weight
         wraps = t.wrap_ends
         p = tab.p_answer
         rel = tab.p_var / (p * p) if p > 0 else 0.0
@@ -220,8 +228,9 @@ class Predictive:
             dem += fut
             var_d += fut
             wrap_free = bisect.bisect_right(wraps, now + tab.xs[k] + d)
-            mus.append(base + wrap_free + free_t - dem)
-            vs.append(var_t + var_d + self.talk_unc * free_t * free_t)
+            inb = in_rate * (tab.xs[k] + d)
+            mus.append(base + wrap_free + free_t - dem - inb)
+            vs.append(var_t + var_d + inb + self.talk_unc * free_t * free_t)
             dems.append(dem)
         a = [p * (k + 0.5) / K for k in range(K)]
 
@@ -275,7 +284,7 @@ class Predictive:
         # rung at least e - 1 s
         past = int(re_.max_answer_s + self.certain_margin_s) + 2
         dead = sum(t.ring.cnt[past:])
-        return s.agents_ready + wraps - s.calls_waiting - (s.calls_dialing - dead)
+        return s.agents_ready + wraps - s.calls_waiting - s.inbound_now - (s.calls_dialing - dead)
 
     def _update_sums(self, t: PacingTracker, tab: Tables) -> None:
         K = HORIZON_POINTS
