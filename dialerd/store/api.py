@@ -1,5 +1,6 @@
 """The store's contract: every call the daemon and the CLI make, and the
-records they get back. ``dialerd.store.sqlite.Store`` (SQLite) implements it.
+records they get back. ``dialerd.store.sqlite.Store`` (SQLite, the default)
+and ``dialerd.store.postgres.Store`` (PostgreSQL) implement it.
 
 The daemon, the CLI and the reports are typed against :class:`StoreApi`,
 never against a backend, so a second backend (PostgreSQL) is a new class
@@ -12,7 +13,13 @@ What every backend promises:
   daemon does not undo it. A write that raises has written nothing.
 - **Safe under concurrency.** The daemon starts many writes at once from
   tasks of its own; the backend serialises them (SQLite: one connection and
-  a lock), and a second process (the CLI) may write at the same time.
+  a lock; PostgreSQL: a pool, each call one transaction), and a second
+  process (the CLI, another daemon) may write at the same time.
+- **Failures say whether time can mend them.** A failure of the store's
+  state (locked, disk full, I/O error, the server gone) is an ``OSError``
+  (PostgreSQL: :class:`StoreTransientError`) or SQLite's operational error,
+  and the daemon retries it; anything else is the call's own
+  (``dialerd.store.faults``).
 - Reads see every write that returned before they were called.
 """
 
@@ -37,6 +44,15 @@ LeadRow = tuple[str, int, str | None, str]
 
 class StoreError(RuntimeError):
     pass
+
+
+class StoreTransientError(StoreError, OSError):
+    """The store's state failed the call, not the call itself (the
+    connection to the server lost, the server shutting down, a lock
+    timeout, a full disk): nothing was written, and the same call may work
+    later. An ``OSError`` so that whoever retries I/O failures (the
+    daemon's write queue) retries it; the driver's error is its
+    ``__cause__``."""
 
 
 class StoreUnavailableError(StoreError):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dialerd.core.commands import AgentAction
+from dialerd.store.rows import agent_action, agent_timeline, bounds, login_counter
 from dialerd.store.sqlite.base import SqliteBase
 
 
@@ -53,24 +54,21 @@ class AgentsMixin(SqliteBase):
         """(agent_id, campaign, state, at) in [since, until), ordered by agent
         and time; each agent's last event before ``since`` comes first, so
         the state an agent was in when the period began is known."""
-        lo = float("-inf") if since is None else since
-        hi = float("inf") if until is None else until
-        rows: list[Any] = []
+        lo, hi = bounds(since, until)
+        before: list[Any] = []
         if since is not None:
             # SQLite: the bare columns come from the row holding MAX(at)
-            rows += await self._fetchall(
+            before = await self._fetchall(
                 "SELECT agent_id, campaign, state, MAX(at) FROM agent_events "
                 "WHERE at < ? GROUP BY agent_id",
                 (lo,),
             )
-        rows += await self._fetchall(
+        during = await self._fetchall(
             "SELECT agent_id, campaign, state, at FROM agent_events "
             "WHERE at >= ? AND at < ? ORDER BY agent_id, at, id",
             (lo, hi),
         )
-        out = [(r[0], r[1], r[2], float(r[3])) for r in rows]
-        out.sort(key=lambda e: (e[0], e[3]))
-        return out
+        return agent_timeline(before, during)
 
     async def record_agent_action(self, a: AgentAction) -> None:
         """An agent's key press and whether it was accepted (audit trail)."""
@@ -91,7 +89,7 @@ class AgentsMixin(SqliteBase):
             f"{where} ORDER BY at, id",
             params,
         )
-        return [(r[0], r[1], r[2], r[3], bool(r[4]), float(r[5])) for r in rows]
+        return [agent_action(r) for r in rows]
 
     async def pin_hash(self, agent_id: str) -> str | None:
         rows = await self._fetchall(
@@ -132,7 +130,7 @@ class AgentsMixin(SqliteBase):
         rows = await self._fetchall(
             "SELECT scope, key, level, last_at FROM login_limits ORDER BY scope, key"
         )
-        return [(str(r[0]), str(r[1]), float(r[2]), float(r[3])) for r in rows]
+        return [login_counter(r) for r in rows]
 
     async def save_login_counters(self, rows: Sequence[tuple[str, str, float, float]]) -> None:
         async with self._tx() as db:

@@ -22,12 +22,14 @@ from dialerd.store.api import (
     OpenAttempt,
     StoredAttempt,
 )
-from dialerd.store.sqlite.base import SqliteBase
-
-_ATTEMPT_COLS = (
-    "id, campaign, lead_id, phone, state, outcome, started_at, answered_at, connected_at, "
-    "ended_at, agent_id, cause, detail, disposition"
+from dialerd.store.rows import (
+    ATTEMPT_COLS,
+    bounds,
+    disposition_params,
+    outcome_params,
+    stored_attempt,
 )
+from dialerd.store.sqlite.base import SqliteBase
 
 
 class AttemptsMixin(SqliteBase):
@@ -58,27 +60,13 @@ class AttemptsMixin(SqliteBase):
         """False (and nothing written) if the attempt is unknown or already
         finished: a replayed hangup or a reconciliation racing the live
         event must not count an outcome twice."""
-        if rec.lead.lead_id != rec.lead_id:
-            raise ValueError(
-                f"outcome for lead {rec.lead_id} carries an update for {rec.lead.lead_id}"
-            )
-        u = rec.lead
+        attempt, lead = outcome_params(rec)
         async with self._tx() as db:
             cur = await db.execute(
                 "UPDATE attempts SET state = 'done', outcome = ?, answered_at = ?, "
                 "connected_at = ?, ended_at = ?, agent_id = ?, cause = ?, detail = ? "
                 "WHERE id = ? AND lead_id = ? AND state = 'dialing'",
-                (
-                    rec.outcome.value,
-                    rec.answered_at,
-                    rec.connected_at,
-                    rec.ended_at,
-                    rec.agent_id,
-                    rec.cause,
-                    rec.detail,
-                    rec.attempt_id,
-                    rec.lead_id,
-                ),
+                attempt,
             )
             if cur.rowcount != 1:
                 return False
@@ -87,15 +75,7 @@ class AttemptsMixin(SqliteBase):
                 "next_due_at = COALESCE(?, next_due_at), last_outcome = ?, final_reason = ?, "
                 "held = 0, callback_at = NULL, callback_agent = NULL, callback_until = NULL, "
                 "updated_at = ? WHERE id = ?",
-                (
-                    u.status.value,
-                    u.attempts,
-                    u.next_due_at,
-                    u.last_outcome.value,
-                    u.final_reason,
-                    rec.ended_at,
-                    u.lead_id,
-                ),
+                lead,
             )
         return True
 
@@ -103,7 +83,7 @@ class AttemptsMixin(SqliteBase):
         """The agent's disposition: on the attempt, the lead's new state
         (a callback gets its time, agent and grace), the DNC entry. Applies
         to a finished attempt only (the outcome is written first)."""
-        u = d.lead
+        lead, dnc = disposition_params(d)
         async with self._tx() as db:
             cur = await db.execute(
                 "UPDATE attempts SET disposition = ? WHERE id = ? AND state = 'done'",
@@ -111,33 +91,17 @@ class AttemptsMixin(SqliteBase):
             )
             if cur.rowcount != 1:
                 return False
-            callback = u.next_due_at if d.callback else None
             await db.execute(
                 "UPDATE leads SET status = ?, attempts = ?, next_due_at = COALESCE(?, next_due_at),"
                 " final_reason = ?, callback_at = ?, callback_agent = ?, callback_until = ?,"
                 " updated_at = ? WHERE id = ? AND status IN ('retry', 'done')",
-                (
-                    u.status.value,
-                    u.attempts,
-                    u.next_due_at,
-                    u.final_reason,
-                    callback,
-                    d.callback_agent,
-                    d.callback_until,
-                    d.at,
-                    d.lead_id,
-                ),
+                lead,
             )
-            if d.dnc is not None:
+            if dnc is not None:
                 await db.execute(
                     "INSERT INTO dnc (campaign, phone, source, added_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING",
-                    (
-                        "" if d.dnc == "global" else d.campaign,
-                        d.phone,
-                        f"disposition:{d.code}",
-                        d.at,
-                    ),
+                    dnc,
                 )
         return True
 
@@ -175,13 +139,13 @@ class AttemptsMixin(SqliteBase):
 
     async def list_attempts(self, campaign: str | None = None) -> list[StoredAttempt]:
         if campaign is None:
-            rows = await self._fetchall(f"SELECT {_ATTEMPT_COLS} FROM attempts ORDER BY started_at")
+            rows = await self._fetchall(f"SELECT {ATTEMPT_COLS} FROM attempts ORDER BY started_at")
         else:
             rows = await self._fetchall(
-                f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE campaign = ? ORDER BY started_at",
+                f"SELECT {ATTEMPT_COLS} FROM attempts WHERE campaign = ? ORDER BY started_at",
                 (campaign,),
             )
-        return [StoredAttempt(*r) for r in rows]
+        return [stored_attempt(r) for r in rows]
 
     async def attempts_of_leads(self, lead_ids: Sequence[int]) -> list[StoredAttempt]:
         """Attempts of the given leads, by lead then start time (the export)."""
@@ -189,24 +153,21 @@ class AttemptsMixin(SqliteBase):
         for i in range(0, len(lead_ids), 500):
             chunk = list(lead_ids[i : i + 500])
             rows = await self._fetchall(
-                f"SELECT {_ATTEMPT_COLS} FROM attempts "
+                f"SELECT {ATTEMPT_COLS} FROM attempts "
                 f"WHERE lead_id IN ({', '.join('?' * len(chunk))}) ORDER BY lead_id, started_at",
                 chunk,
             )
-            out += [StoredAttempt(*r) for r in rows]
+            out += [stored_attempt(r) for r in rows]
         return out
 
     async def report_attempts(
         self, campaign: str | None, since: float | None, until: float | None
     ) -> list[StoredAttempt]:
         """Finished and live attempts started in [since, until)."""
-        sql = f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE started_at >= ? AND started_at < ?"
-        params: list[Any] = [
-            float("-inf") if since is None else since,
-            float("inf") if until is None else until,
-        ]
+        sql = f"SELECT {ATTEMPT_COLS} FROM attempts WHERE started_at >= ? AND started_at < ?"
+        params: list[Any] = list(bounds(since, until))
         if campaign is not None:
             sql += " AND campaign = ?"
             params.append(campaign)
         rows = await self._fetchall(sql + " ORDER BY started_at", params)
-        return [StoredAttempt(*r) for r in rows]
+        return [stored_attempt(r) for r in rows]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from dialerd.store.rows import dnc_entry, dnc_list, dnc_stamp
 from dialerd.store.sqlite.base import SqliteBase
 
 
@@ -19,7 +20,7 @@ class DncMixin(SqliteBase):
     async def dnc_entries(self) -> list[tuple[str | None, str, str]]:
         """Every DNC entry: (campaign or None for the global list, E.164, source)."""
         rows = await self._fetchall("SELECT campaign, phone, source FROM dnc ORDER BY rowid")
-        return [(r[0] or None, r[1], r[2]) for r in rows]
+        return [dnc_entry(r) for r in rows]
 
     async def dnc_add(
         self, numbers: Sequence[str], campaign: str | None, source: str, now: float | None = None
@@ -29,7 +30,7 @@ class DncMixin(SqliteBase):
             cur = await db.executemany(
                 "INSERT INTO dnc (campaign, phone, source, added_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                [(campaign or "", n, source, at) for n in numbers],
+                [(dnc_list(campaign), n, source, at) for n in numbers],
             )
             return cur.rowcount
 
@@ -37,7 +38,7 @@ class DncMixin(SqliteBase):
         async with self._tx() as db:
             cur = await db.executemany(
                 "DELETE FROM dnc WHERE campaign = ? AND phone = ?",
-                [(campaign or "", n) for n in numbers],
+                [(dnc_list(campaign), n) for n in numbers],
             )
             return cur.rowcount
 
@@ -52,7 +53,4 @@ class DncMixin(SqliteBase):
             "SELECT COUNT(*), COALESCE(MAX(added_at), 0), COALESCE(SUM(rowid), 0), "
             "TOTAL(added_at) FROM dnc"
         )
-        if not rows:
-            return (0, 0.0, 0, 0.0)
-        r = rows[0]
-        return (int(r[0]), float(r[1]), int(r[2]), float(r[3]))
+        return dnc_stamp(rows[0] if rows else None)

@@ -8,15 +8,15 @@ attempt and lead tables and their indexes) while leaving nothing behind.
 
 from __future__ import annotations
 
+from dialerd.store.rows import PROBE_PAD
 from dialerd.store.sqlite.base import SqliteBase
 
 
 class HealthMixin(SqliteBase):
     """The write probe the daemon runs to learn the store takes writes again."""
 
-    #: bytes the probe writes: a few pages, as much as an outcome writes, so
-    #: that a disk with room for less fails the probe as it would the outcome
-    PROBE_PAD = 12_288
+    #: bytes the probe writes (``dialerd.store.rows.PROBE_PAD``)
+    PROBE_PAD = PROBE_PAD
 
     async def check_writable(self, now: float) -> None:
         """Writes a few pages (the probe row) and passes through what a

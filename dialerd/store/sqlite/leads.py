@@ -11,18 +11,14 @@ SELECTs live here, beside the partial indexes they must be served by (in
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from dialerd.core.commands import SkipLead
-from dialerd.core.models import Lead, LeadStatus
-from dialerd.store.api import (
-    LeadRow,
-    StoredLead,
-    StoreError,
-)
+from dialerd.core.models import Lead
+from dialerd.store.api import LeadRow, StoredLead
+from dialerd.store.rows import LEAD_COLS, MANUAL_FIELDS, check_reset, due_lead, stored_lead
 from dialerd.store.sqlite.base import SqliteBase
 
 #: the hopper's SELECT; it must be served by the ``leads_hopper`` partial index
@@ -38,52 +34,6 @@ CALLBACK_SQL = (
     "FROM leads WHERE campaign = ? AND held = 0 AND status = 'retry' "
     "AND callback_at IS NOT NULL AND callback_at <= ? ORDER BY callback_at LIMIT ?"
 )
-
-_LEAD_COLS = (
-    "id, campaign, phone, priority, timezone, fields, status, attempts, next_due_at, held, "
-    "last_outcome, final_reason"
-)
-
-
-def _due_lead(
-    campaign: str,
-    r: Sequence[Any],
-    callback_agent: str | None = None,
-    callback_until: float | None = None,
-    callback: bool = False,
-) -> Lead:
-    """A lead for the core from a row that starts ``id, phone, attempts,
-    priority, timezone, fields`` (HOPPER_SQL, CALLBACK_SQL, manual_lead)."""
-    return Lead(
-        id=r[0],
-        campaign=campaign,
-        phone=r[1],
-        attempts=r[2],
-        priority=r[3],
-        timezone=r[4],
-        fields=json.loads(r[5]),
-        callback_agent=callback_agent,
-        callback_until=callback_until,
-        callback=callback,
-    )
-
-
-def _stored_lead(r: Sequence[Any]) -> StoredLead:
-    return StoredLead(
-        id=r[0],
-        campaign=r[1],
-        phone=r[2],
-        priority=r[3],
-        timezone=r[4],
-        fields=json.loads(r[5]),
-        status=LeadStatus(r[6]),
-        attempts=r[7],
-        next_due_at=r[8],
-        held=bool(r[9]),
-        last_outcome=r[10],
-        final_reason=r[11],
-    )
-
 
 class LeadsMixin(SqliteBase):
     """The lead rows: campaigns, the hopper, import, queries, recycling, skips."""
@@ -120,7 +70,7 @@ class LeadsMixin(SqliteBase):
                 "UPDATE leads SET held = 1, updated_at = ? WHERE id = ?",
                 [(now, r[0]) for r in rows],
             )
-        return [_due_lead(campaign, r, r[6], r[7], r[8]) for r in rows]
+        return [due_lead(campaign, r, r[6], r[7], r[8]) for r in rows]
 
     async def release_leads(self, lead_ids: list[int]) -> None:
         now = time.time()
@@ -147,9 +97,9 @@ class LeadsMixin(SqliteBase):
             await db.execute(
                 "INSERT INTO leads (campaign, phone, priority, timezone, fields, status, "
                 "attempts, next_due_at, held, created_at, updated_at) "
-                "VALUES (?, ?, 0, ?, '{\"source\": \"manual\"}', 'new', 0, ?, 1, ?, ?) "
+                "VALUES (?, ?, 0, ?, ?, 'new', 0, ?, 1, ?, ?) "
                 "ON CONFLICT (campaign, phone) DO NOTHING",
-                (campaign, phone, timezone, now, now, now),
+                (campaign, phone, timezone, MANUAL_FIELDS, now, now, now),
             )
             async with db.execute(
                 "SELECT id, phone, attempts, priority, timezone, fields, status FROM leads "
@@ -160,7 +110,7 @@ class LeadsMixin(SqliteBase):
             if r is None or r[6] == "dialing":
                 return None
             await db.execute("UPDATE leads SET held = 1 WHERE id = ?", (r[0],))
-        return _due_lead(campaign, r)
+        return due_lead(campaign, r)
 
     #: page cache (KiB) a big batch raises the connection's to. Leads go in
     #: file order, so their (campaign, phone) index grows at random places:
@@ -194,14 +144,14 @@ class LeadsMixin(SqliteBase):
         return {r[0]: r[1] for r in rows}
 
     async def get_lead(self, lead_id: int) -> StoredLead | None:
-        rows = await self._fetchall(f"SELECT {_LEAD_COLS} FROM leads WHERE id = ?", (lead_id,))
-        return _stored_lead(rows[0]) if rows else None
+        rows = await self._fetchall(f"SELECT {LEAD_COLS} FROM leads WHERE id = ?", (lead_id,))
+        return stored_lead(rows[0]) if rows else None
 
     async def list_leads(self, campaign: str) -> list[StoredLead]:
         rows = await self._fetchall(
-            f"SELECT {_LEAD_COLS} FROM leads WHERE campaign = ? ORDER BY id", (campaign,)
+            f"SELECT {LEAD_COLS} FROM leads WHERE campaign = ? ORDER BY id", (campaign,)
         )
-        return [_stored_lead(r) for r in rows]
+        return [stored_lead(r) for r in rows]
 
     async def query_leads(
         self,
@@ -212,7 +162,7 @@ class LeadsMixin(SqliteBase):
     ) -> list[StoredLead]:
         """Leads of a campaign in id order, optionally of some statuses;
         ``after_id`` pages through a large campaign."""
-        sql = f"SELECT {_LEAD_COLS} FROM leads WHERE campaign = ? AND id > ?"
+        sql = f"SELECT {LEAD_COLS} FROM leads WHERE campaign = ? AND id > ?"
         params: list[Any] = [campaign, after_id]
         if status:
             sql += f" AND status IN ({', '.join('?' * len(status))})"
@@ -221,7 +171,7 @@ class LeadsMixin(SqliteBase):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_stored_lead(r) for r in await self._fetchall(sql, params)]
+        return [stored_lead(r) for r in await self._fetchall(sql, params)]
 
     async def campaign_names(self) -> list[str]:
         rows = await self._fetchall("SELECT name FROM campaigns ORDER BY name")
@@ -239,11 +189,7 @@ class LeadsMixin(SqliteBase):
         a running daemon holds in its hopper. Returns (reset, held_skipped).
         ``reasons`` filters on ``final_reason`` (e.g. ``max_attempts_busy``).
         The attempt log is never touched."""
-        if "dialing" in status:
-            raise StoreError("leads that are dialing cannot be reset")
-        bad = set(status) - {"done", "retry", "new"}
-        if bad or not status:
-            raise StoreError(f"cannot reset leads of status {sorted(bad) or '(none)'}")
+        check_reset(status)
         at = time.time() if now is None else now
         where = f"campaign = ? AND status IN ({', '.join('?' * len(status))})"
         params: list[Any] = [campaign, *status]

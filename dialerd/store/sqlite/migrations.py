@@ -1,90 +1,51 @@
-"""Numbered schema migrations, in the shape of mautrix-python's ``UpgradeTable``.
+"""SQLite's numbered schema migrations (the shared machinery, and why it
+is shaped so, is ``dialerd.store.migrations``).
 
-Each migration runs in its own transaction together with the row that
-records it in ``schema_version``, so a crash mid-upgrade leaves the
-database at the previous version, never in between. Migrations are only
-ever appended: an installed database is upgraded, never rebuilt, because it
-holds the attempt log a regulator may ask for.
+Needs a connection in autocommit mode (``isolation_level=None``): the
+transactions here are explicit. ``BEGIN IMMEDIATE`` takes the write lock
+before the version is read again, so two processes opening a fresh
+database at once cannot both apply the same migration.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiosqlite
 
-Upgrade = Callable[[aiosqlite.Connection], Awaitable[None]]
+from dialerd.store.migrations import SchemaTooNewError, UpgradeTable
+
+__all__ = ["MIGRATIONS", "SchemaTooNewError", "SqliteUpgradeTable", "upgrade_table"]
 
 
-class SchemaTooNewError(RuntimeError):
-    """The database was written by a newer dialerd: refuse rather than guess."""
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    description: str
-    upgrade: Upgrade
-
-
-class UpgradeTable:
-    def __init__(self) -> None:
-        self.migrations: list[Migration] = []
-
-    def register(self, description: str) -> Callable[[Upgrade], Upgrade]:
-        """Decorator: the next version number is the next migration's."""
-
-        def deco(fn: Upgrade) -> Upgrade:
-            self.migrations.append(Migration(len(self.migrations) + 1, description, fn))
-            return fn
-
-        return deco
-
-    @property
-    def latest(self) -> int:
-        return len(self.migrations)
-
-    async def upgrade(self, conn: aiosqlite.Connection) -> list[int]:
-        """Apply pending migrations; returns the versions applied.
-
-        Needs a connection in autocommit mode (``isolation_level=None``):
-        the transactions here are explicit. ``BEGIN IMMEDIATE`` takes the
-        write lock before the version is re-read, so two processes opening a
-        fresh database at once (daemon and ``leads import``) cannot both
-        apply the same migration.
-        """
+class SqliteUpgradeTable(UpgradeTable[aiosqlite.Connection]):
+    async def ensure_version_table(self, conn: aiosqlite.Connection) -> None:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version ("
             " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
         )
-        current = await current_version(conn)
-        if current > self.latest:
-            raise SchemaTooNewError(
-                f"database schema is v{current}, this dialerd knows up to v{self.latest}"
-            )
-        applied: list[int] = []
-        for mig in self.migrations:
-            if mig.version <= current:
-                continue
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                if await current_version(conn) >= mig.version:  # another process won
-                    await conn.execute("ROLLBACK")
-                    continue
-                await mig.upgrade(conn)
-                await conn.execute(
-                    "INSERT INTO schema_version (version, description, applied_at) "
-                    "VALUES (?, ?, ?)",
-                    (mig.version, mig.description, time.time()),
-                )
-                await conn.execute("COMMIT")
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            applied.append(mig.version)
-        return applied
+
+    async def current_version(self, conn: aiosqlite.Connection) -> int:
+        return await current_version(conn)
+
+    @asynccontextmanager
+    async def locked(self, conn: aiosqlite.Connection) -> AsyncIterator[None]:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+
+    async def record(
+        self, conn: aiosqlite.Connection, version: int, description: str, at: float
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+            (version, description, at),
+        )
 
 
 async def current_version(conn: aiosqlite.Connection) -> int:
@@ -93,7 +54,7 @@ async def current_version(conn: aiosqlite.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-upgrade_table = UpgradeTable()
+upgrade_table = SqliteUpgradeTable()
 
 
 async def _run(conn: aiosqlite.Connection, *statements: str) -> None:
