@@ -91,13 +91,46 @@ class AmiSettings(BaseModel):
         return self.secret.get_secret_value()
 
 
+#: the URL schemes that choose the PostgreSQL store
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 class StoreSettings(_Strict):
+    """Where the store is: a SQLite file (``path``, the default) or, with
+    ``url``, a PostgreSQL database (``postgresql://user@host:port/db``; a
+    password belongs in ``~/.pgpass`` or ``PGPASSWORD``, not here)."""
+
     path: Path = Path("/var/lib/dialerd/dialerd.sqlite3")
+    url: str | None = None
 
     @field_validator("path")
     @classmethod
     def _path(cls, v: Path, info: ValidationInfo) -> Path:
         return v if str(v) == ":memory:" else _resolve(v, info)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(POSTGRES_SCHEMES):
+            raise ValueError("must be a postgresql://user@host:port/database URL")
+        return v
+
+    @model_validator(mode="after")
+    def _one_store(self) -> StoreSettings:
+        if self.url is not None and "path" in self.model_fields_set:
+            raise ValueError("set either path (SQLite) or url (PostgreSQL), not both")
+        return self
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgresql"]:
+        return "sqlite" if self.url is None else "postgresql"
+
+    def describe(self) -> str:
+        """The store for a log line or an error: the file, or the URL
+        without its password."""
+        if self.url is None:
+            return str(self.path)
+        return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", self.url)
 
 
 class LogSettings(_Strict):

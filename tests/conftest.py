@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dialerd.sandbox.asterisk import AsteriskSandbox, SandboxError
+from dialerd.sandbox.postgres import PostgresCluster, PostgresError
 from dialerd.sandbox.stores import STORE_BACKENDS, StoreBackend, make_backend
 from dialerd.store.api import StoreApi
 
@@ -158,20 +159,61 @@ def mqtt_broker() -> Iterator[object]:
 
 
 # ===========================================================================
+# A private PostgreSQL (dialerd.sandbox.postgres) -- one cluster per worker
+#
+# A throwaway cluster (initdb in a temp dir, a free loopback port, trust
+# auth for the test role), started once per session, so once per xdist
+# worker, and only when a test asks for it; each test gets its own schema
+# in it (``store_backend``) or its own database. Like Asterisk: with
+# CI=true a test that cannot get PostgreSQL fails; locally it skips and
+# prints why.
+# ===========================================================================
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+    except (PostgresError, OSError) as exc:
+        cluster.close()
+        reason = f"real PostgreSQL unavailable (worker {worker}): {exc}"
+        if _in_ci():
+            pytest.fail(reason, pytrace=False)
+        print(f"\nSKIP: {reason}")
+        pytest.skip(reason)
+    print(
+        f"\nPostgreSQL cluster (worker {worker}) up in {cluster.startup_seconds:.2f} s "
+        f"on port {cluster.port}"
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+# ===========================================================================
 # The store, on every backend (dialerd.store)
 #
 # Store tests take ``store_backend`` (or ``store``, an empty store opened on
-# it) and run once per backend, as one contract: today SQLite; a second
-# backend (PostgreSQL, from the sandbox) is one more entry in
-# ``dialerd.sandbox.stores``. Everything is opened through
+# it) and run once per backend, as one contract: SQLite, and PostgreSQL on
+# the worker's private cluster (``pg_cluster``, started on the first
+# PostgreSQL test). Everything is opened through
 # ``dialerd.store.open_store``, as the daemon opens it.
 # ===========================================================================
 
 
 @pytest.fixture(params=STORE_BACKENDS)
-def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
     """A fresh, empty database on one backend (the test runs on each)."""
-    return make_backend(str(request.param), tmp_path)
+    name = str(request.param)
+    cluster = request.getfixturevalue("pg_cluster") if name == "postgresql" else None
+    backend = make_backend(name, tmp_path, cluster)
+    try:
+        yield backend
+    finally:
+        backend.close()
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 Open it through :func:`open_store` or :func:`store_session` (never
 ``Store.open`` directly), so that the daemon, the CLI, the benchmarks and the
-tests all reach the store the same way and a second backend is one change in
-one place.
+tests all reach the store the same way. Two backends: SQLite (a file, the
+default, ``dialerd.store.sqlite``) and PostgreSQL (``store: {url:
+postgresql://...}``, ``dialerd.store.postgres``, whose driver is imported
+only when such a store is opened).
 """
 
 from __future__ import annotations
@@ -12,24 +14,33 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from dialerd.settings import Settings, StoreSettings
+from dialerd.settings import POSTGRES_SCHEMES, Settings, StoreSettings
 from dialerd.store.api import StoreApi
 from dialerd.store.sqlite import Store
 
 
-def _path(where: Settings | StoreSettings | str | Path) -> Path:
+def _target(where: Settings | StoreSettings | str | Path) -> str | Path:
+    """A PostgreSQL URL, or a SQLite file."""
     if isinstance(where, Settings):
-        return Path(where.store.path)
+        where = where.store
     if isinstance(where, StoreSettings):
-        return Path(where.path)
+        return where.url if where.url is not None else Path(where.path)
+    if isinstance(where, str) and where.startswith(POSTGRES_SCHEMES):
+        return where
     return Path(where)
 
 
 async def open_store(where: Settings | StoreSettings | str | Path) -> StoreApi:
     """The store named by ``where`` (the daemon's settings, their ``store:``
-    block, or a file path), opened and migrated. Typed as the contract, so
-    a caller cannot come to depend on one backend's extras."""
-    return await Store.open(_path(where))
+    block, a ``postgresql://`` URL or a SQLite file path), opened and
+    migrated. Typed as the contract, so a caller cannot come to depend on
+    one backend's extras."""
+    target = _target(where)
+    if isinstance(target, str):
+        from dialerd.store.postgres import Store as PgStore
+
+        return await PgStore.open(target)
+    return await Store.open(target)
 
 
 @asynccontextmanager

@@ -43,9 +43,7 @@ def pg_transient(exc: BaseException) -> bool:
         return state[:2] in _PG_CLASSES or state in _PG_STATES
     # asyncpg's client-side "connection is closed" is an InterfaceError
     # without a SQLSTATE; its message is the only mark it carries
-    return type(exc).__name__ == "ConnectionDoesNotExistError" or "connection is closed" in str(
-        exc
-    )
+    return type(exc).__name__ == "ConnectionDoesNotExistError" or "connection is closed" in str(exc)
 
 
 def transient(exc: BaseException) -> bool:

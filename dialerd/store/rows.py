@@ -151,9 +151,7 @@ def outcome_params(
     final_reason, updated_at, id``). Raises ``ValueError`` for another
     lead's update."""
     if rec.lead.lead_id != rec.lead_id:
-        raise ValueError(
-            f"outcome for lead {rec.lead_id} carries an update for {rec.lead.lead_id}"
-        )
+        raise ValueError(f"outcome for lead {rec.lead_id} carries an update for {rec.lead.lead_id}")
     u = rec.lead
     attempt = (
         rec.outcome.value,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dialerd.phone import PhoneError, normalize
-from dialerd.store import importer, open_store
+from dialerd.store import importer
 from dialerd.store.api import StoreApi
 from dialerd.store.importer import RowError, import_csv
 
 REPO = Path(__file__).resolve().parents[2]
 C = "sales"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[StoreApi]:
-    s = await open_store(tmp_path / "d.sqlite3")
-    yield s
-    await s.close()
 
 
 def csv_file(tmp_path: Path, text: str, name: str = "leads.csv", bom: bool = False) -> Path:

@@ -35,6 +35,7 @@ CALLBACK_SQL = (
     "AND callback_at IS NOT NULL AND callback_at <= ? ORDER BY callback_at LIMIT ?"
 )
 
+
 class LeadsMixin(SqliteBase):
     """The lead rows: campaigns, the hopper, import, queries, recycling, skips."""
 
