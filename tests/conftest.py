@@ -170,14 +170,28 @@ def mqtt_broker() -> Iterator[object]:
 # ===========================================================================
 
 
+def _start_cluster() -> PostgresCluster:
+    """A started cluster; a fresh port for each of ``_BOOT_TRIES`` tries
+    (another process may take the free port before the server binds it)."""
+    for tries_left in reversed(range(_BOOT_TRIES)):
+        cluster = PostgresCluster()
+        try:
+            cluster.start()
+        except (PostgresError, OSError):
+            cluster.close()
+            if tries_left == 0:
+                raise
+        else:
+            return cluster
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PostgresCluster]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    cluster = PostgresCluster()
     try:
-        cluster.start()
+        cluster = _start_cluster()
     except (PostgresError, OSError) as exc:
-        cluster.close()
         reason = f"real PostgreSQL unavailable (worker {worker}): {exc}"
         if _in_ci():
             pytest.fail(reason, pytrace=False)

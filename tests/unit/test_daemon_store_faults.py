@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -37,6 +37,7 @@ from dialerd.sandbox.asterisk import AmiCredentials
 from dialerd.sandbox.scenario import ANSWER, sim_campaign, sim_number, write_config
 from dialerd.settings import load_settings
 from dialerd.store import open_store
+from dialerd.store.api import StoreApi
 from dialerd.store.sqlite import Store
 
 NOW = time.time()
@@ -47,13 +48,19 @@ def camp() -> Campaign:
 
 
 @asynccontextmanager
-async def shell(tmp_path: Path, leads: int = 3) -> AsyncIterator[tuple[Daemon, Store]]:
-    """A daemon's shell (not run: no AMI) on a real store file, its writer
-    running, campaign c1 with ``leads`` due leads."""
+async def shell(
+    tmp_path: Path, leads: int = 3, opened: StoreApi | None = None
+) -> AsyncIterator[tuple[Daemon, Store]]:
+    """A daemon's shell (not run: no AMI) on a real store, its writer
+    running, campaign c1 with ``leads`` due leads. The store is a SQLite
+    file in ``tmp_path`` unless ``opened`` gives another (closed here too)."""
     cfg = write_config(tmp_path, AmiCredentials("127.0.0.1", 1, "u", "s"), {})
     d = Daemon(load_settings(cfg))
-    store = await Store.open(tmp_path / "dialerd.sqlite3")
-    await store._conn.execute("PRAGMA busy_timeout = 100")
+    if opened is None:
+        store = await Store.open(tmp_path / "dialerd.sqlite3")
+        await store._conn.execute("PRAGMA busy_timeout = 100")
+    else:
+        store = cast(Store, opened)  # typed as SQLite's for its tests; the calls are the contract's
     await store.ensure_campaign("c1")
     rows = [(sim_number(i, ANSWER, 1, 3), 0, None, "{}") for i in range(leads)]
     await store.insert_leads("c1", rows, NOW - 60)

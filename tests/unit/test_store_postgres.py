@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +18,7 @@ from typing import cast
 
 import pytest
 
-from dialerd.sandbox.postgres import PostgresCluster
+from dialerd.sandbox.postgres import PostgresCluster, reap_stale
 from dialerd.sandbox.stores import StoreBackend, make_backend
 from dialerd.settings import StoreSettings
 from dialerd.store import open_store
@@ -253,3 +254,18 @@ def test_a_sqlite_store_never_imports_asyncpg(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_cluster_left_by_a_killed_run_is_reaped(tmp_path: Path) -> None:
+    """A run killed before its teardown leaves its cluster behind; the next
+    run's first cluster stops it (through its own data directory) and
+    removes it, and leaves a live run's alone."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    left = tmp_path / "dialerd-pg-left"
+    live = tmp_path / "dialerd-pg-live"
+    for d, owner in ((left, dead), (live, str(os.getpid()))):
+        d.mkdir()
+        (d / "owner.pid").write_text(owner)
+    assert reap_stale(tmp_path) == [left]
+    assert not left.exists() and live.exists()

@@ -53,10 +53,16 @@ def asyncpg_module() -> Any:
 
 def transient_error(exc: BaseException) -> StoreTransientError | None:
     """The :class:`StoreTransientError` to raise for a driver failure that
-    is the server's state (``dialerd.store.faults``), or None: the call's own."""
+    is the server's state (``dialerd.store.faults``), or None: the call's own.
+    Its message names the first failure: a statement that lost its
+    connection also fails the transaction's exit ("the underlying
+    connection is closed"), and that second error hides the first."""
     if isinstance(exc, StoreTransientError) or not pg_transient(exc):
         return None
-    return StoreTransientError(f"{type(exc).__name__}: {exc}")
+    first = exc
+    while first.__context__ is not None and pg_transient(first.__context__):
+        first = first.__context__
+    return StoreTransientError(f"{type(first).__name__}: {first}")
 
 
 @contextmanager
