@@ -152,7 +152,7 @@ def agents_findings(
         return [], [("error", str(exc))], True
     hashed: set[str] = set()
     store_path = settings.store.path
-    if str(store_path) != ":memory:" and store_path.exists():
+    if settings.store.url is not None or (str(store_path) != ":memory:" and store_path.exists()):
         hashed = set(in_store(settings, lambda s: s.pin_agents()))
     with_pin = {a for a, e in agents.agents.items() if e.pin is not None} | hashed
     n_hashed = len(hashed & set(agents.agents))

@@ -32,7 +32,7 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
         err(str(e))
     print(
         f"{args.config}: OK (AMI {settings.ami.username}@{settings.ami.host}:{settings.ami.port},"
-        f" store {settings.store.path})"
+        f" store {settings.store.describe()})"
     )
     failed = bool(errors)
     for level, message in security_findings(settings):

@@ -209,13 +209,16 @@ async def seed_leads(
     ``settings`` with the production importer; every row must be imported.
 
     Numbers are written to ``<campaign>-leads.csv`` next to the settings'
-    store; a :class:`~pathlib.Path` is imported unchanged."""
+    store (a SQLite file) or campaigns directory (a PostgreSQL store); a
+    :class:`~pathlib.Path` is imported unchanged."""
     if isinstance(leads, Path):
         path = leads
         with path.open(newline="") as f:
             expected = sum(1 for _ in csv.reader(f)) - 1  # the header
     else:
-        path = write_csv(Path(settings.store.path).parent / f"{campaign}-leads.csv", list(leads))
+        # beside the SQLite file; with a PostgreSQL store, beside the campaigns
+        base = settings.campaigns_dir.parent if settings.store.url else settings.store.path.parent
+        path = write_csv(base / f"{campaign}-leads.csv", list(leads))
         expected = len(leads)
     async with store_session(settings) as store:
         await store.ensure_campaign(campaign)

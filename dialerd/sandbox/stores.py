@@ -43,6 +43,13 @@ class StoreBackend:
         opened and migrated as the daemon opens it."""
         return await open_store(self.target)
 
+    def settings(self) -> dict[str, str]:
+        """The ``store:`` block of a dialerd.yaml on this database (for a
+        daemon under test: ``seed_campaign(..., store=backend.settings())``)."""
+        if self.name == "postgresql":
+            return {"url": str(self.target)}
+        return {"path": str(self.target)}
+
     def close(self) -> None:
         """Drop what the backend made for the test (its files go with ``workdir``)."""
         if self.cluster is not None and self.schema is not None:

@@ -25,6 +25,7 @@ from dialerd.sandbox.scenario import (
     seed_campaign,
     sim_campaign,
 )
+from dialerd.sandbox.stores import StoreBackend
 from dialerd.sandbox.tcpproxy import TcpProxy
 from dialerd.sandbox.wait import until
 from dialerd.store import store_session
@@ -35,11 +36,21 @@ MIX = Mix(answer=0.6, busy=0.15, no_answer=0.15, congestion=0.1, rejected=0, una
 
 
 async def _setup(
-    tmp: Path, ami: AmiCredentials, name: str, agents: list[str], n: int, start: int, **camp: Any
+    tmp: Path,
+    ami: AmiCredentials,
+    name: str,
+    agents: list[str],
+    n: int,
+    start: int,
+    store: StoreBackend | None = None,
+    **camp: Any,
 ) -> Any:
     numbers = make_leads(n, MIX, seed=start, talk=(3, 6), ring=(1, 3), start_index=start)
     assert len(numbers) == n
-    settings = await seed_campaign(tmp, ami, {name: sim_campaign(agents, **camp)}, {name: numbers})
+    extra = {} if store is None else {"store": store.settings()}
+    settings = await seed_campaign(
+        tmp, ami, {name: sim_campaign(agents, **camp)}, {name: numbers}, **extra
+    )
     return tmp / "dialerd.yaml", settings
 
 
@@ -84,7 +95,12 @@ def _daemon_proc(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.slow
-async def test_sigkill_mid_campaign_then_restart(asterisk_sandbox: Any, tmp_path: Path) -> None:
+async def test_sigkill_mid_campaign_then_restart(
+    asterisk_sandbox: Any, tmp_path: Path, store_backend: StoreBackend
+) -> None:
+    """On each store backend: the write-ahead rows a killed daemon left are
+    what the next one adopts or closes (PostgreSQL: a daemon process on the
+    worker's private cluster)."""
     sb = asterisk_sandbox
     agents = ["2601", "2602", "2603", "2604"]
     n = 60
@@ -95,6 +111,7 @@ async def test_sigkill_mid_campaign_then_restart(asterisk_sandbox: Any, tmp_path
         agents,
         n,
         100,
+        store_backend,
         dial_mode="ratio",
         dial_ratio=1.5,
         wrap_up_s=0.5,
