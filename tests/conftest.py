@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import NoReturn, Protocol, TypeVar
 
 import pytest
 
@@ -24,6 +25,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def _unavailable(reason: str, say: bool = True) -> NoReturn:
+    """A real service a test needs cannot be had: fail under CI (a skipped
+    suite looks green), else skip, printing why (``say``)."""
+    if _in_ci():
+        pytest.fail(reason, pytrace=False)
+    if say:
+        print(f"\nSKIP: {reason}")
+    pytest.skip(reason)
 
 
 # ===========================================================================
@@ -70,19 +81,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 _BOOT_TRIES = 3
 
 
-def _boot_sandbox() -> AsteriskSandbox:
-    """A started sandbox; raises the last boot's error after ``_BOOT_TRIES``."""
+class _Service(Protocol):
+    def start(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Service)
+
+
+def _boot(
+    make: Callable[[], S],
+    errors: tuple[type[Exception], ...],
+    hopeless: Callable[[Exception], bool] = lambda _: False,
+    discard: Callable[[S], None] = lambda _: None,
+) -> S:
+    """``make()`` a service and start it; a fresh one (fresh ports) for each
+    of ``_BOOT_TRIES`` tries, unless the failure is ``hopeless``; raises the
+    last one's error. ``discard`` cleans up after a failed start."""
     for tries_left in reversed(range(_BOOT_TRIES)):
-        sandbox = AsteriskSandbox()
+        service = make()
         try:
-            sandbox.start()
-        except SandboxError as exc:
-            # no tree, no debootstrap, no root: another try cannot help
-            if tries_left == 0 or "no Asterisk tree" in str(exc):
+            service.start()
+        except errors as exc:
+            discard(service)
+            if tries_left == 0 or hopeless(exc):
                 raise
         else:
-            return sandbox
+            return service
     raise AssertionError("unreachable")
+
+
+def _boot_sandbox() -> AsteriskSandbox:
+    """A started sandbox; no tree, no debootstrap, no root: another try
+    cannot help."""
+    return _boot(AsteriskSandbox, (SandboxError,), lambda e: "no Asterisk tree" in str(e))
 
 
 @pytest.fixture(scope="session")
@@ -97,11 +128,7 @@ def asterisk_sandbox() -> Iterator[AsteriskSandbox]:
     try:
         sandbox = _boot_sandbox()
     except (SandboxError, OSError) as exc:
-        reason = f"real Asterisk unavailable (worker {worker}): {exc}"
-        if _in_ci():
-            pytest.fail(reason, pytrace=False)
-        print(f"\nSKIP: {reason}")
-        pytest.skip(reason)
+        _unavailable(f"real Asterisk unavailable (worker {worker}): {exc}")
     print(
         f"\nAsterisk sandbox (worker {worker}) up in {sandbox.startup_seconds:.2f} s "
         f"on AMI port {sandbox.port}"
@@ -120,10 +147,7 @@ def own_sandbox() -> Iterator[AsteriskSandbox]:
     try:
         sandbox = _boot_sandbox()
     except (SandboxError, OSError) as exc:
-        reason = f"real Asterisk unavailable: {exc}"
-        if _in_ci():
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        _unavailable(f"real Asterisk unavailable: {exc}", say=False)
     try:
         yield sandbox
     finally:
@@ -148,10 +172,7 @@ def mqtt_broker() -> Iterator[object]:
     try:
         broker.start()
     except BrokerError as exc:
-        reason = f"real MQTT broker unavailable: {exc}"
-        if _in_ci():
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        _unavailable(f"real MQTT broker unavailable: {exc}", say=False)
     try:
         yield broker
     finally:
@@ -171,19 +192,7 @@ def mqtt_broker() -> Iterator[object]:
 
 
 def _start_cluster() -> PostgresCluster:
-    """A started cluster; a fresh port for each of ``_BOOT_TRIES`` tries
-    (another process may take the free port before the server binds it)."""
-    for tries_left in reversed(range(_BOOT_TRIES)):
-        cluster = PostgresCluster()
-        try:
-            cluster.start()
-        except (PostgresError, OSError):
-            cluster.close()
-            if tries_left == 0:
-                raise
-        else:
-            return cluster
-    raise AssertionError("unreachable")
+    return _boot(PostgresCluster, (PostgresError, OSError), discard=PostgresCluster.close)
 
 
 @pytest.fixture(scope="session")
@@ -192,11 +201,7 @@ def pg_cluster() -> Iterator[PostgresCluster]:
     try:
         cluster = _start_cluster()
     except (PostgresError, OSError) as exc:
-        reason = f"real PostgreSQL unavailable (worker {worker}): {exc}"
-        if _in_ci():
-            pytest.fail(reason, pytrace=False)
-        print(f"\nSKIP: {reason}")
-        pytest.skip(reason)
+        _unavailable(f"real PostgreSQL unavailable (worker {worker}): {exc}")
     print(
         f"\nPostgreSQL cluster (worker {worker}) up in {cluster.startup_seconds:.2f} s "
         f"on port {cluster.port}"
@@ -218,16 +223,26 @@ def pg_cluster() -> Iterator[PostgresCluster]:
 # ===========================================================================
 
 
-@pytest.fixture(params=STORE_BACKENDS)
-def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
-    """A fresh, empty database on one backend (the test runs on each)."""
-    name = str(request.param)
+def _backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
     cluster = request.getfixturevalue("pg_cluster") if name == "postgresql" else None
     backend = make_backend(name, tmp_path, cluster)
     try:
         yield backend
     finally:
         backend.close()
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
+    """A fresh, empty database on one backend (the test runs on each)."""
+    yield from _backend(str(request.param), request, tmp_path)
+
+
+@pytest.fixture
+def pg_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
+    """A fresh, empty PostgreSQL store database (a schema of the worker's
+    cluster), for tests of what only PostgreSQL has."""
+    yield from _backend("postgresql", request, tmp_path)
 
 
 @pytest.fixture

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from dialerd.sandbox.wait import pid_alive
+
 DEFAULT_ROOT = Path("/var/cache/dialerd/asterisk-sid")
 ROOT_ENV = "DIALERD_ASTERISK_ROOT"
 CONF_ENV = "DIALERD_ASTERISK_CONF"
@@ -469,13 +471,7 @@ class AsteriskSandbox:
 def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
     if proc is not None:
         return proc.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def _wait_exit(pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> bool:

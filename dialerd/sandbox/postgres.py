@@ -32,6 +32,8 @@ import time
 import uuid
 from pathlib import Path
 
+from dialerd.sandbox.wait import pid_alive
+
 #: the superuser role the tests connect as (trust: no password)
 TEST_ROLE = "dialerd"
 #: the user a root process runs PostgreSQL as
@@ -68,16 +70,6 @@ def find_bindir() -> Path:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_stale(base: Path) -> list[Path]:
     """Stops and removes the clusters of earlier runs whose owner process is
     gone (a test run killed before its teardown): each is found by the
@@ -89,7 +81,7 @@ def reap_stale(base: Path) -> list[Path]:
             owner = int((d / "owner.pid").read_text())
         except (OSError, ValueError):
             continue
-        if _alive(owner):
+        if pid_alive(owner):
             continue
         stale = PostgresCluster.__new__(PostgresCluster)
         stale.dir, stale.data, stale.started = d, d / "data", True

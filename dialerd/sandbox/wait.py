@@ -1,4 +1,5 @@
-"""``until()``: the one way tests and benches wait for something to happen.
+"""``until()``: the one way tests and benches wait for something to happen
+(and ``pid_alive()``, whether a process they wait on is still there).
 
 A test that sleeps a fixed time and then looks is either slow (the sleep is
 long enough for a loaded machine) or flaky (it is not). Polling a condition
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, overload
@@ -63,3 +65,14 @@ async def until(
                 f"timed out after {timeout:g} s waiting for {said} (last value: {value!r})"
             )
         await asyncio.sleep(min(interval, remaining))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that id exists (one of another user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

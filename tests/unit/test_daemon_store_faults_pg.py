@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -31,32 +31,25 @@ from dialerd.core import events as ev
 from dialerd.core.models import LeadStatus, LeadUpdate, Outcome
 from dialerd.daemon import writes
 from dialerd.sandbox.postgres import PostgresCluster
-from dialerd.sandbox.stores import StoreBackend, make_backend
+from dialerd.sandbox.stores import StoreBackend
 from dialerd.store import faults
 from dialerd.store.api import StoreTransientError
 
 
-@pytest.fixture
-def pg(pg_cluster: PostgresCluster, tmp_path: Path) -> Iterator[StoreBackend]:
-    backend = make_backend("postgresql", tmp_path, pg_cluster)
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
 @asynccontextmanager
-async def admin(pg: StoreBackend) -> AsyncIterator[Any]:
+async def admin(pg_backend: StoreBackend) -> AsyncIterator[Any]:
     """Another session on the test's schema, not the store's (its own
     application_name, so killing the store's backends spares it)."""
-    conn = await asyncpg.connect(str(pg.target), server_settings={"application_name": "admin"})
+    conn = await asyncpg.connect(
+        str(pg_backend.target), server_settings={"application_name": "admin"}
+    )
     try:
         yield conn
     finally:
         await conn.close()
 
 
-async def kill_waiting(conn: Any, pg: StoreBackend, timeout: float = 10.0) -> int:
+async def kill_waiting(conn: Any, pg_backend: StoreBackend, timeout: float = 10.0) -> int:
     """``pg_terminate_backend`` on the store's backends once one of them
     waits on a lock (a write in flight); returns how many were ended."""
     deadline = time.monotonic() + timeout
@@ -67,7 +60,7 @@ async def kill_waiting(conn: Any, pg: StoreBackend, timeout: float = 10.0) -> in
         waiting = await conn.fetchval(
             "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1 "
             "AND wait_event_type = 'Lock'",
-            pg.schema,
+            pg_backend.schema,
         )
         if waiting:
             # in the select list, not the WHERE: a WHERE may call it first
@@ -75,7 +68,7 @@ async def kill_waiting(conn: Any, pg: StoreBackend, timeout: float = 10.0) -> in
             ended = await conn.fetch(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE application_name = $1",
-                pg.schema,
+                pg_backend.schema,
             )
             return sum(1 for r in ended if r[0])
         await asyncio.sleep(0.02)
@@ -110,9 +103,12 @@ def dnc_disposition(lead_id: int, phone: str) -> cmd.RecordDisposition:
 
 
 async def test_a_connection_killed_mid_write_loses_nothing_dnc_first(
-    tmp_path: Path, pg: StoreBackend
+    tmp_path: Path, pg_backend: StoreBackend
 ) -> None:
-    async with shell(tmp_path, opened=await pg.open()) as (d, store), admin(pg) as other:
+    async with (
+        shell(tmp_path, opened=await pg_backend.open()) as (d, store),
+        admin(pg_backend) as other,
+    ):
         (lead,) = await store.fetch_due_leads("c1", NOW, 1, frozenset())
         await store.begin_attempt(place(lead.id, lead.phone))
         # the order the server takes the writes in, recorded by the server
@@ -131,7 +127,7 @@ async def test_a_connection_killed_mid_write_loses_nothing_dnc_first(
         await lock.start()
         await other.execute("LOCK TABLE attempts IN ACCESS EXCLUSIVE MODE")
         d.executor.execute(outcome(lead.id))  # the writer's UPDATE waits on the lock
-        assert await kill_waiting(other, pg) >= 1
+        assert await kill_waiting(other, pg_backend) >= 1
         down = await queued(d, ev.StoreDown, seen)
         assert "finish_attempt" in down.reason
         assert "AdminShutdown" in down.reason or "ConnectionDoesNotExist" in down.reason
@@ -139,7 +135,7 @@ async def test_a_connection_killed_mid_write_loses_nothing_dnc_first(
         d.executor.execute(dnc_disposition(lead.id, lead.phone))
         assert d.writer.pending == 3
         # killed again while a retry waits on the lock
-        await kill_waiting(other, pg)
+        await kill_waiting(other, pg_backend)
         await asyncio.sleep(0.3)
         assert d.writer.pending >= 1 and not [e for e in drain(d) if isinstance(e, ev.StoreUp)]
         await lock.rollback()
@@ -160,9 +156,9 @@ async def test_a_connection_killed_mid_write_loses_nothing_dnc_first(
 
 
 async def test_a_server_restart_fails_closed_and_comes_back_by_itself(
-    tmp_path: Path, pg: StoreBackend, pg_cluster: PostgresCluster
+    tmp_path: Path, pg_backend: StoreBackend, pg_cluster: PostgresCluster
 ) -> None:
-    async with shell(tmp_path, opened=await pg.open()) as (d, store):
+    async with shell(tmp_path, opened=await pg_backend.open()) as (d, store):
         first, second = await store.fetch_due_leads("c1", NOW, 2, frozenset())
         await store.begin_attempt(place(first.id, first.phone, "a-1"))
         seen: list[Any] = []

@@ -12,14 +12,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
 
 import pytest
 
 from dialerd.sandbox.postgres import PostgresCluster, reap_stale
-from dialerd.sandbox.stores import StoreBackend, make_backend
+from dialerd.sandbox.stores import StoreBackend
 from dialerd.settings import StoreSettings
 from dialerd.store import open_store
 from dialerd.store.api import StoreTransientError
@@ -39,17 +39,8 @@ def row(phone: str, priority: int = 0) -> tuple[str, int, str | None, str]:
 
 
 @pytest.fixture
-def pg(pg_cluster: PostgresCluster, tmp_path: Path) -> Iterator[StoreBackend]:
-    backend = make_backend("postgresql", tmp_path, pg_cluster)
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
-@pytest.fixture
-async def store(pg: StoreBackend) -> AsyncIterator[Store]:
-    s = cast(Store, await pg.open())
+async def store(pg_backend: StoreBackend) -> AsyncIterator[Store]:
+    s = cast(Store, await pg_backend.open())
     await s.ensure_campaign(C)
     try:
         yield s
@@ -68,9 +59,9 @@ def test_same_versions_as_sqlite() -> None:
     ]
 
 
-async def test_migrations_recorded_and_idempotent(store: Store, pg: StoreBackend) -> None:
+async def test_migrations_recorded_and_idempotent(store: Store, pg_backend: StoreBackend) -> None:
     await store.insert_leads(C, [row("+442079460001")], T0)
-    again = await pg.open()  # second open: nothing re-applied, data kept
+    again = await pg_backend.open()  # second open: nothing re-applied, data kept
     try:
         assert await again.lead_counts(C) == {"new": 1}
     finally:
@@ -79,8 +70,8 @@ async def test_migrations_recorded_and_idempotent(store: Store, pg: StoreBackend
     assert sorted(versions) == list(range(1, pg_table.latest + 1))
 
 
-async def test_concurrent_first_opens_migrate_once(pg: StoreBackend) -> None:
-    stores = await asyncio.gather(*(pg.open() for _ in range(4)))
+async def test_concurrent_first_opens_migrate_once(pg_backend: StoreBackend) -> None:
+    stores = await asyncio.gather(*(pg_backend.open() for _ in range(4)))
     try:
         s = cast(Store, stores[0])
         rows = await s._fetch("SELECT version, COUNT(*) FROM schema_version GROUP BY version")
@@ -90,13 +81,13 @@ async def test_concurrent_first_opens_migrate_once(pg: StoreBackend) -> None:
             await x.close()
 
 
-async def test_refuses_a_newer_schema(store: Store, pg: StoreBackend) -> None:
+async def test_refuses_a_newer_schema(store: Store, pg_backend: StoreBackend) -> None:
     async with store._tx() as db:
         await db.execute(
             "INSERT INTO schema_version VALUES ($1, 'from the future', 0)", pg_table.latest + 1
         )
     with pytest.raises(SchemaTooNewError):
-        await pg.open()
+        await pg_backend.open()
 
 
 # ------------------------------------------------------------ the claim
@@ -114,12 +105,12 @@ async def test_hopper_claim_uses_the_partial_index(store: Store) -> None:
 
 
 async def test_two_stores_never_block_each_other_nor_share_a_lead(
-    store: Store, pg: StoreBackend
+    store: Store, pg_backend: StoreBackend
 ) -> None:
     """A transaction holding claimed rows (another daemon, mid-claim) does
     not make a second claim wait: SKIP LOCKED passes over its rows."""
     await store.insert_leads(C, [row(f"+4420794603{i:02d}") for i in range(10)], T0)
-    other = cast(Store, await pg.open())
+    other = cast(Store, await pg_backend.open())
     try:
         async with store._tx() as db:
             held = await db.fetch(
@@ -135,9 +126,11 @@ async def test_two_stores_never_block_each_other_nor_share_a_lead(
         await other.close()
 
 
-async def test_many_claims_from_two_stores_share_nothing(store: Store, pg: StoreBackend) -> None:
+async def test_many_claims_from_two_stores_share_nothing(
+    store: Store, pg_backend: StoreBackend
+) -> None:
     await store.insert_leads(C, [row(f"+442079461{i:03d}") for i in range(300)], T0)
-    other = await pg.open()
+    other = await pg_backend.open()
     try:
         batches = await asyncio.gather(
             *(s.fetch_due_leads(C, T0, 7, frozenset()) for _ in range(25) for s in (store, other))
@@ -205,10 +198,10 @@ def test_which_failures_are_transient(exc: BaseException, expected: bool) -> Non
 
 
 async def test_a_lock_timeout_is_transient_and_leaves_nothing(
-    pg_cluster: PostgresCluster, pg: StoreBackend, store: Store
+    pg_cluster: PostgresCluster, pg_backend: StoreBackend, store: Store
 ) -> None:
     await store.insert_leads(C, [row("+442079460001")], T0)
-    quick = cast(Store, await open_store(cast(str, pg.target) + "&lock_timeout=100"))
+    quick = cast(Store, await open_store(cast(str, pg_backend.target) + "&lock_timeout=100"))
     try:
         async with store._tx() as db:
             await db.execute("LOCK TABLE leads IN ACCESS EXCLUSIVE MODE")
