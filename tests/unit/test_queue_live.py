@@ -14,6 +14,7 @@ import pytest
 
 from dialerd.core import events as ev
 from dialerd.core import views
+from dialerd.core.models import Lead
 from dialerd.core.testing import CoreHarness, campaign, leads, queue
 
 
@@ -168,3 +169,18 @@ def test_an_agent_s_inbound_and_outbound_time_and_occupancy() -> None:
     assert (a["calls"], a["talk_s"], a["wrap_s"]) == (2, 60.0, 20.0)
     assert a["logged_in_s"] == 95.0
     assert a["occupancy"] == round(80.0 / 95.0, 5)
+
+
+def test_a_wrap_up_ended_by_a_manual_dial_counts_in_wrap_time() -> None:
+    w = CoreHarness(campaign(dial_mode="progressive", wrap_up_s=60))
+    w.queues(queue())
+    w.join("1001")
+    w.arrive("in-1")
+    w.connect("in-1", "1001")
+    w.at(30)
+    w.hang_up("in-1")
+    w.at(7)  # 7 s into the 60 s wrap-up, the agent dials a number
+    w.do(ev.ManualDial(w.now, "1001", Lead(9, "c1", "+442071200009"), "Local/1001@a;2"))
+    (a,) = views.agents_state(w.core, w.now)
+    assert a["state"] == "reserved" and a["wrap_s"] == 7.0
+    assert a["occupancy"] == 1.0  # 30 s talk + 7 s wrap in 37 s logged in
