@@ -28,6 +28,9 @@ class QueueFiles:
         self.shell = shell
         #: the file each running queue came from
         self._sources: dict[str, Path] = {}
+        #: the core was told of queues once: every later load tells it
+        #: again, even of none (so a removed last queue takes no caller)
+        self._told = False
 
     def load(self, keep_broken: bool = False) -> None:
         """Read ``queues_dir`` against the running campaigns; tell the core."""
@@ -62,7 +65,8 @@ class QueueFiles:
         sh.queues = queues
         sh.did_queues = {d: q.name for q in queues.values() if q.enabled for d in q.dids}
         self._sources = sources
-        if queues or sh.core.queues:
+        if queues or self._told:
+            self._told = True
             sh.put(ev.QueuesLoaded(sh.clock(), tuple(queues[n] for n in sorted(queues))))
         for name in sorted(queues):
             q = queues[name]

@@ -125,6 +125,7 @@ async def test_a_caller_reaches_an_agent_while_the_campaign_dials_outbound(
         {"blend": sim_campaign(agents, dial_mode="progressive", wrap_up_s=0.5)},
         {"blend": numbers},
         queues_dir=str(queue_file(tmp_path, "blend")),
+        agi={"port": 0},
     )
     rec = await AmiRecorder.connect(sb.harness_user)
     try:
@@ -187,6 +188,7 @@ async def test_a_caller_to_a_queue_with_no_agent_logged_in_gets_the_message_and_
         sb.ami_user,
         {"blend": sim_campaign(["3201"])},
         queues_dir=str(queue_file(tmp_path, "blend")),
+        agi={"port": 0},
     )
     rec = await AmiRecorder.connect(sb.harness_user)
     try:

@@ -504,3 +504,13 @@ async def test_the_agi_table_sends_inbound_to_its_hook_which_refuses(tmp_path: P
         assert await call("inbound") == ["SET VARIABLE DIALER_ACK no"]
         # a script nobody registered: the session just ends
         assert await call("nonsense") == []
+
+
+async def test_removing_the_last_queue_file_tells_the_core(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        (tmp_path / "queues" / "support.yaml").unlink()
+        r.d.reload()
+        r.pump()
+        last = [e for e in r.events if isinstance(e, ev.QueuesLoaded)][-1]
+        assert last.queues == () and r.d.did_queues == {}
+        assert r.d.core.queues["support"].removed
