@@ -93,7 +93,7 @@ def arrived(cx: CoreContext, e: ev.InboundArrived) -> None:
     for st in q.tally(e.now):
         st.offered += 1
     q.arrivals.arrived(e.now)
-    if not _staffed(cx, q):
+    if cx.draining or not _staffed(cx, q):
         fallback(cx, q, icall, "no_agents", e.now)
         return
     agents.mark_queue(cx, q.name)
@@ -273,6 +273,13 @@ def fallback(cx: CoreContext, q: QueueRun, icall: InboundCall, reason: str, now:
             sound=fb.sound,
         )
     )
+
+
+def drain(cx: CoreContext, now: float) -> None:
+    """Shutdown: nobody will take the callers still waiting."""
+    for q in cx.queues.values():
+        for cid in list(q.waiting):
+            fallback(cx, q, cx.inbound[cid], "no_agents", now)
 
 
 # ------------------------------------------------------------------ pacing
