@@ -32,8 +32,9 @@ log = structlog.get_logger("dialerd")
 #: the environment block is a few hundred bytes; refuse a peer that floods
 MAX_ENV_LINES = 100
 MAX_LINE = 1024
-#: what a command's words may hold (file names, variable names, values we write)
-_WORD = re.compile(r"^[A-Za-z0-9_./&:-]{1,200}$")
+#: what a command's words may hold (file names, variable names, values we
+#: write: E.164 numbers included, hence +; never a space, quote or line break)
+_WORD = re.compile(r"^[A-Za-z0-9_./&:+-]{1,200}$")
 _REPLY = re.compile(r"^(\d{3})[ -](?:result=(-?[0-9*#A-Da-d]*))?\s*(.*)$")
 
 
