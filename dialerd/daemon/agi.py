@@ -74,12 +74,18 @@ class AgiSession:
         return self.env.get(f"agi_arg_{n}", "")
 
     async def read_env(self) -> None:
+        """Read the ``agi_*`` block. A key sent twice is refused: Asterisk
+        writes channel data (the caller id, the dialed number) into it raw,
+        and a line break in them (a SIP URI's %0A, decoded by PJSIP) makes
+        lines of the caller's own, such as a second ``agi_channel``."""
         for _ in range(MAX_ENV_LINES):
             line = await self._line()
             if not line:
                 return
             key, sep, value = line.partition(":")
             if sep and key.startswith("agi_"):
+                if key in self.env:
+                    raise AgiError(f"AGI environment repeats {key}")
                 self.env[key] = value.strip()
         raise AgiError("AGI environment too long")
 

@@ -118,8 +118,10 @@ def _install_missing(root: Path) -> None:
     for cmd in (
         # Valid-Until: seen here, a machine clock past the Release file's
         # validity made apt refuse the very lists debootstrap had just used
-        ["chroot", str(root), "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update", "-qq"],
-        ["chroot", str(root), "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        ["chroot", str(root), "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update",
+         "-qq"],
+        ["chroot", str(root), "apt-get", "install", "-y", "-qq", "--no-install-recommends",
+         *missing],
     ):  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if proc.returncode != 0:

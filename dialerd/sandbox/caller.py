@@ -59,7 +59,9 @@ class CallReport:
 
 
 class SippCaller:
-    """Places ``calls`` inbound calls to ``did`` from ``caller``.
+    """Places ``calls`` inbound calls to ``did`` from ``caller`` (the From
+    user; ``name`` its display name, both sent as given: SIP escapes such as
+    ``%2C`` included, which is how a hostile caller id is tested).
 
     ``hold_s``: how long each caller stays on after the answer before it
     hangs up itself (Asterisk may hang up first); ``keys`` (0-9 * #) are
@@ -74,6 +76,7 @@ class SippCaller:
         did: str,
         caller: str,
         *,
+        name: str = "Caller",
         calls: int = 1,
         hold_s: float = 30.0,
         keys: str = "",
@@ -89,15 +92,16 @@ class SippCaller:
             raise CarrierError("sipp is not installed (apt-get install sip-tester)")
         if not (dtmf.RECORDINGS / "dtmf_2833_1.pcap").exists():
             raise CarrierError(f"no DTMF recordings in {dtmf.RECORDINGS} (sip-tester)")
-        for name, value in (("did", did), ("caller", caller)):
+        for what, value in (("did", did), ("caller", caller), ("name", name)):
             if not _FIELD.fullmatch(value):
-                raise ValueError(f"{name} {value!r}: 1-64 characters, no ';' or line break")
+                raise ValueError(f"{what} {value!r}: 1-64 characters, no ';' or line break")
         if calls < 1 or hold_s < 0 or keys_after_s < 0 or rate <= 0:
             raise ValueError("calls >= 1, hold_s >= 0, keys_after_s >= 0, rate > 0")
         self.sipp = found
         self.sip_port = sip_port
         self.did = did
         self.caller = caller
+        self.name = name
         self.calls = calls
         self.hold_s = hold_s
         self.keys = keys
@@ -128,7 +132,7 @@ class SippCaller:
         """Start sipp; the calls begin at once (``rate`` per second)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         inf = self.workdir / "calls.csv"
-        inf.write_text("SEQUENTIAL\n" + f"{self.did};{self.caller};\n" * self.calls)
+        inf.write_text("SEQUENTIAL\n" + f"{self.did};{self.caller};{self.name};\n" * self.calls)
         # sipp opens every play_pcap_audio file when it loads the scenario,
         # played or not: a caller without keys gets one it never plays
         dtmf.write_sequence(self.keys or "#", self.workdir / "keys.pcap")
@@ -194,7 +198,7 @@ class SippCaller:
         at = {event: t for t, event, _ in steps}
         status: int | None = None
         for _, event, rest in steps:
-            m = re.search(r"code=(\d{3})", rest)
+            m = re.search(r"(?:code=|SIP/2\.0 )(\d{3})", rest)
             if event in ("answered", "failed") and m:
                 status = int(m.group(1))
         invite, answered = at.get("invite"), at.get("answered")

@@ -235,7 +235,8 @@ def test_the_dialplan_keeps_the_contract_names() -> None:
     ):
         assert "${" + name + "}" in code, name
     assert "AGI(agi://${DIALER_AGI}/inbound,${FILTER(+0123456789,${EXTEN})})" in code
+    assert "Set(CALLERID(num)=${FILTER(+0123456789,${CALLERID(num)})})" in code
     for ln in code.splitlines():
-        if "CALLERID(num)" in ln:
-            assert "UserEvent(" in ln and "${FILTER(+0123456789,${CALLERID(num)})}" in ln, ln
-            assert ln.count("CALLERID(num)") == ln.count("FILTER(+0123456789,${CALLERID(num)})")
+        if "${CALLERID(num)}" in ln:
+            assert "UserEvent(" in ln or "Set(CALLERID(num)=" in ln, ln
+            assert ln.count("${CALLERID(num)}") == ln.count("FILTER(+0123456789,${CALLERID(num)})")
