@@ -240,3 +240,40 @@ def test_the_dialplan_keeps_the_contract_names() -> None:
         if "${CALLERID(num)}" in ln:
             assert "UserEvent(" in ln or "Set(CALLERID(num)=" in ln, ln
             assert ln.count("${CALLERID(num)}") == ln.count("FILTER(+0123456789,${CALLERID(num)})")
+
+
+async def test_an_environment_with_a_repeated_key_is_refused() -> None:
+    """A caller id or dialed number holding a line break (PJSIP decodes a
+    SIP URI's %0A) adds lines of its own to the AGI environment, e.g. a
+    second agi_channel: the session is dropped before the handler runs, and
+    the dialplan takes its no-verdict path."""
+    seen: list[Any] = []
+    server = await _serve(queues_by_did([_queue()]), seen)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(
+            b"agi_network_script: inbound\nagi_channel: PJSIP/trunk-out-00000001\n"
+            b"agi_callerid: +44\nagi_channel: PJSIP/7001-00000002\n"
+            b"agi_arg_1: +442071234567\n\n"
+        )
+        assert await asyncio.wait_for(r.read(), 5) == b""  # closed, no command
+        w.close()
+        assert seen == []
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_the_sandbox_tree_gets_the_music_package_when_it_lacks_its_files(tmp_path: Path) -> None:
+    """An existing cache built before the music-on-hold package joined the
+    build is told apart from a complete one (ensure_root then installs it)."""
+    from dialerd.sandbox.asterisk import DEBOOTSTRAP_INCLUDE, LATER_PACKAGES, _missing_packages
+
+    assert set(LATER_PACKAGES.values()) <= set(DEBOOTSTRAP_INCLUDE.split(","))
+    assert _missing_packages(tmp_path) == ["asterisk-moh-opsound-gsm"]
+    moh = tmp_path / "usr/share/asterisk/moh"
+    moh.mkdir(parents=True)
+    assert _missing_packages(tmp_path) == ["asterisk-moh-opsound-gsm"]  # empty: not there
+    (moh / "track.gsm").write_bytes(b"")
+    assert _missing_packages(tmp_path) == []
