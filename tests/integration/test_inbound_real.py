@@ -264,6 +264,25 @@ async def test_a_known_did_is_announced_held_on_music_and_bridged_to_an_agent(
     assert moh.get("Class") == "default"
     await asyncio.sleep(1.0)  # the caller holds
     assert not rig.rec.named("MusicOnHoldStop", Channel=chan), "the music stopped by itself"
+    # a Redirect to the priority label `hold` puts a caller back on hold
+    # (same deadline, no second DialerInbound): the daemon's undo
+    reply = await rig.rec.action(
+        {
+            "Action": "Redirect",
+            "Channel": chan,
+            "Context": "dialer-inbound",
+            "Exten": DID,
+            "Priority": "hold",
+        }
+    )
+    assert reply.get("Response") == "Success", reply
+    await rig.rec.wait_for(
+        lambda s: (
+            s.get("Event") == "MusicOnHoldStart" and s.get("Channel") == chan and s is not moh
+        ),
+        5,
+    )
+    assert len(rig.rec.named("UserEvent", UserEvent="DialerInbound")) == 1
     reply = await rig.rec.action(
         {
             "Action": "Redirect",
@@ -292,8 +311,34 @@ async def test_a_known_did_is_announced_held_on_music_and_bridged_to_an_agent(
     mohstart = _ts(moh) - _ts(ev)
     print(
         f"\nDialerInbound -> music {mohstart:.3f} s; Redirect -> ConfbridgeJoin "
-        f"{_ts(join) - _ts(rig.rec.named('MusicOnHoldStop', Channel=chan)[0]):.3f} s"
+        f"{_ts(join) - _ts(rig.rec.named('MusicOnHoldStop', Channel=chan)[-1]):.3f} s"
     )
+
+
+async def test_several_callers_at_once_each_held_then_each_sent_a_message(rig: Rig) -> None:
+    """Five calls from one sipp caller, 0.1 s apart: five DialerInbound
+    events with five distinct calls, five callers on music, then the
+    daemon's fallback for all at once; every caller is hung up on (16)."""
+    q = _queue(announce_sound=None)
+    await rig.serve(q)
+    c = rig.caller(calls=5, rate=10, hold_s=20)
+    await c.start()
+    await rig.rec.wait_for(lambda s: len(rig.rec.named("MusicOnHoldStart")) >= 5, 10)
+    events = rig.rec.named("UserEvent", UserEvent="DialerInbound")
+    chans = sorted({e.get("Channel") for e in events})
+    assert len(events) == 5 == len(chans) == len({e.get("Call") for e in events})
+    t0 = time.monotonic()
+    await asyncio.gather(*(_send(rig, fallback_actions(ch, q.no_agents)) for ch in chans))
+    reports = await c.wait(15)
+    took = time.monotonic() - t0
+    assert len(reports) == 5 and all(
+        r.status == 200 and r.bye_from_asterisk and r.ended for r in reports
+    ), reports
+    await asyncio.sleep(0.3)
+    assert sorted(h.get("Channel") for h in rig.rec.named("Hangup")) == chans
+    assert {h.get("Cause") for h in rig.rec.named("Hangup")} == {"16"}
+    _no_sip_errors(c)
+    print(f"\n5 callers held, then all sent the message: ended in {took:.2f} s")
 
 
 async def test_hostile_caller_ids_cannot_forge_event_headers(rig: Rig) -> None:
