@@ -122,10 +122,20 @@ class Rig:
             lambda s: s.get("Event") == "Hangup" and s.get("Channel") == channel, timeout
         )
 
-    def executed(self, channel: str) -> list[tuple[float, str]]:
+    async def executed(self, channel: str, last: str = "Hangup(") -> list[tuple[float, str]]:
         """(log time, ``App(args)``) of each dialplan step the channel ran,
         from Asterisk's log at verbose 3 (the only witness of which sound
-        played: Playback raises no AMI event)."""
+        played: Playback raises no AMI event). Asterisk's logger writes
+        from a thread of its own, behind the AMI events under load: the log
+        is read again until a step starting with ``last`` is in it (2 s)."""
+        deadline = time.monotonic() + 2.0
+        while True:
+            steps = self._steps(channel)
+            if any(a.startswith(last) for _t, a in steps) or time.monotonic() > deadline:
+                return steps
+            await asyncio.sleep(0.05)
+
+    def _steps(self, channel: str) -> list[tuple[float, str]]:
         out: list[tuple[float, str]] = []
         pat = re.compile(
             r"^\[(\S+ \S+)\] VERBOSE.*Executing \[[^\]]*\] (\w+)\(\"" + re.escape(channel)
@@ -234,7 +244,7 @@ async def test_daemon_down_says_service_unavailable_then_cause_21(rig: Rig) -> N
     assert rep.duration_s is not None and rep.duration_s > 2.0, "the message was cut short"
     (h,) = rig.rec.named("Hangup")
     assert h.get("Cause") == "21", h.fields
-    apps = [a for _t, a in rig.executed(h.get("Channel"))]
+    apps = [a for _t, a in await rig.executed(h.get("Channel"))]
     assert "Playback(ss-noservice)" in apps and not any(a.startswith("UserEvent") for a in apps)
     _no_sip_errors(c)
     print(f"\ndaemon down: answered, ss-noservice, BYE after {rep.duration_s:.2f} s, cause 21")
@@ -303,7 +313,7 @@ async def test_a_known_did_is_announced_held_on_music_and_bridged_to_an_agent(
     assert h.get("Cause") == "16", h.fields
     assert rig.rec.named("ConfbridgeLeave", Channel=chan)
     assert not rig.rec.named("UserEvent", UserEvent="DialerInboundTimeout")
-    apps = [a for _t, a in rig.executed(chan)]
+    apps = [a for _t, a in await rig.executed(chan, last="ConfBridge(")]
     assert apps.index("Playback(beep)") < next(
         i for i, a in enumerate(apps) if a.startswith("MusicOnHold(default,")
     )
@@ -404,7 +414,7 @@ async def test_the_backstop_ends_a_forgotten_caller_with_a_prompt_loop_hold(rig:
     assert timeout_ev.get("Queue") == "support" and timeout_ev.get("Call") == ev.get("Uniqueid")
     assert h.get("Cause") == "16", h.fields
     assert rep.status == 200 and rep.bye_from_asterisk and not rep.bye_from_caller, rep
-    steps = rig.executed(chan)
+    steps = await rig.executed(chan)
     beeps = [t for t, a in steps if a == "Playback(beep)"]
     assert len(beeps) == 2 and 4.8 <= beeps[1] - beeps[0] <= 5.2, beeps
     assert "Playback(ss-noservice)" in [a for _t, a in steps]
@@ -447,7 +457,7 @@ async def test_fallback_message_then_a_clean_hangup(rig: Rig) -> None:
     h = await rig.hangup_of(chan)
     rep = _one(await c.wait(10))
     assert h.get("Cause") == "16" and rep.bye_from_asterisk and not rep.bye_from_caller
-    apps = [a for _t, a in rig.executed(chan)]
+    apps = [a for _t, a in await rig.executed(chan)]
     assert apps[-2:] == ["Playback(vm-goodbye)", "Hangup(16)"], apps
     _no_sip_errors(c)
 
@@ -487,7 +497,7 @@ async def test_fallback_callback_pressed_1_is_booked(rig: Rig) -> None:
     h = await rig.hangup_of(chan)
     rep = _one(await c.wait(10))
     assert rep.pressed and rep.bye_from_asterisk and h.get("Cause") == "16", rep
-    apps = [a for _t, a in rig.executed(chan)]
+    apps = [a for _t, a in await rig.executed(chan)]
     assert apps[-3:] == ["Playback(auth-thankyou)", "Playback(vm-goodbye)", "Hangup(16)"], apps
     assert any(a.startswith("Read(DIALER_FB_KEY,vm-press,1,,1,3)") for a in apps), apps
     _no_sip_errors(c)
@@ -507,7 +517,7 @@ async def test_fallback_callback_without_a_key_says_goodbye(rig: Rig) -> None:
     rep = _one(await c.wait(10))
     assert h.get("Cause") == "16" and rep.bye_from_asterisk and not rep.pressed
     assert not rig.rec.named("UserEvent", UserEvent="DialerCallback")
-    apps = [a for _t, a in rig.executed(chan)]
+    apps = [a for _t, a in await rig.executed(chan)]
     assert "Playback(auth-thankyou)" not in apps
     assert apps[-2:] == ["Playback(vm-goodbye)", "Hangup(16)"], apps
     assert took >= 2.0, took  # the offer's timeout was waited
@@ -531,7 +541,7 @@ async def test_fallback_callback_pressed_with_the_daemon_silent_still_ends_clean
     h = await rig.hangup_of(chan)
     rep = _one(await c.wait(10))
     assert h.get("Cause") == "16" and rep.pressed and rep.bye_from_asterisk
-    steps = rig.executed(chan)
+    steps = await rig.executed(chan)
     apps = [a for _t, a in steps]
     assert "Playback(auth-thankyou)" not in apps and apps[-2:] == [
         "Playback(vm-goodbye)",
