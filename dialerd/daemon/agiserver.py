@@ -5,10 +5,9 @@ name picks the handler from :attr:`AgiServer.scripts`:
 
 - ``login``: the phone login (:class:`dialerd.daemon.login.PhoneLogin`),
   when an agents file is configured;
-- ``inbound``: a carrier call to a DID (``agi://.../inbound,<DID>``). Its
-  handler is the dialplan helper's (``dialerd.daemon.inbound_agi``, not
-  merged yet); until then :func:`refuse_inbound` answers every such call
-  ``DIALER_ACK=no``, so the dialplan refuses it exactly as an unknown DID.
+- ``inbound``: a carrier call to a DID (``agi://.../inbound,<DID>``),
+  answered by :meth:`dialerd.daemon.app.Daemon.inbound_agi` with the
+  verdict of :mod:`dialerd.daemon.inbound_agi`.
 
 A script nobody registered is logged and the session closed, which the
 dialplan sees as a failed AGI (its daemon-away path).
@@ -29,15 +28,6 @@ log = structlog.get_logger("dialerd")
 
 #: the global the dialplan dials (host:port), set on every AMI login
 ANNOUNCE_VAR = "DIALER_AGI"
-
-
-async def refuse_inbound(agi: AgiSession) -> None:
-    """The ``inbound`` hook until the real handler is merged: every call is
-    refused (``DIALER_ACK=no``), as the dialplan refused them all before
-    blending. Nothing is recorded: the handler that routes calls records
-    its refusals (``Shell.record_refused``)."""
-    log.warning("agi.inbound_not_wired", channel=agi.channel, did=agi.arg(1))
-    await agi.set_variable("DIALER_ACK", "no")
 
 
 class AgiServer:

@@ -14,10 +14,12 @@ from typing import Any
 
 import structlog
 
+from dialerd.asterisk import mapping
 from dialerd.core import commands as cmd
 from dialerd.core import views
+from dialerd.daemon import inbound_agi
 from dialerd.daemon.agi import AgiSession, Handler
-from dialerd.daemon.agiserver import AgiServer, refuse_inbound
+from dialerd.daemon.agiserver import AgiServer
 from dialerd.daemon.campaigns import CampaignFiles
 from dialerd.daemon.compliance import ComplianceFeed
 from dialerd.daemon.executor import CommandExecutor
@@ -97,12 +99,18 @@ class Daemon(Shell):
         self.lifecycle.request_stop()
 
     async def inbound_agi(self, agi: AgiSession) -> None:
-        """The FastAGI ``inbound`` script (a carrier call to a DID): the hook
-        for the dialplan helper's handler (``dialerd.daemon.inbound_agi``),
-        which is not merged yet; meanwhile every such call is refused
-        (``DIALER_ACK=no``). Its handler will use ``queue_for_did`` and
-        ``record_refused``."""
-        await refuse_inbound(agi)
+        """The FastAGI ``inbound`` script (a carrier call to a DID): the
+        verdict of :mod:`dialerd.daemon.inbound_agi` on the queues loaded
+        now; a refusal (an unknown DID, or a disabled queue's) is recorded
+        here, since the core never sees the call."""
+        by_did = inbound_agi.queues_by_did(self.queues.values())
+        verdict = await inbound_agi.serve_inbound(agi, by_did)
+        if verdict.ack == "no":
+            did = verdict.did or agi.arg(1)[:32]
+            caller = mapping.caller_number(agi.env.get("agi_callerid", ""), did)
+            now = self.clock()
+            call_id = agi.env.get("agi_uniqueid") or f"agi-{now:.6f}"
+            self.record_refused(call_id, did, caller, now)
 
     def reload(self) -> None:
         """SIGHUP: re-read the campaign files, the queue files and the

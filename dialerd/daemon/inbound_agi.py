@@ -18,18 +18,13 @@ Why the DID is checked again here though the dialplan FILTERs it: the AGI
 argument is whatever reached the dialplan from a stranger's INVITE, and only
 an E.164 number that :func:`dialerd.phone.normalize` accepts is looked up.
 
-:func:`fallback_actions` builds the AMI actions that send a waiting caller
-to ``[dialer-inbound-fallback]`` (message, or the callback offer).
-
-NOT WIRED INTO THE DAEMON YET. The daemon's one FastAGI server
-(:class:`dialerd.daemon.login.PhoneLogin`) serves only the script ``login``;
-to route ``inbound`` here, dispatch on ``agi.script`` in
-``PhoneLogin.session`` (or a small router in front of it) and call
-``await serve_inbound(agi, queues_by_did(loaded.queues.values()))`` with the
-queues the daemon loaded (``dialerd.campaign.queue_loader.load_queues_dir``),
-rebuilding the index on SIGHUP. The daemon must also count the caller from
-the ``DialerInbound`` UserEvent (Call = the channel's Uniqueid) and act on
-it by ``DIALER_MAX_WAIT``; the dialplan's own backstop hangs up 30 s later.
+The daemon serves it from its one FastAGI server
+(:class:`dialerd.daemon.agiserver.AgiServer`, script ``inbound``) with the
+queues it loaded (rebuilt on SIGHUP), and records a refusal. The caller is
+then counted from the ``DialerInbound`` UserEvent (Call = the channel's
+Uniqueid) and the core acts by ``DIALER_MAX_WAIT``; the dialplan's own
+backstop hangs up 30 s later. The fallback's AMI actions are
+:func:`dialerd.asterisk.mapping.fallback_actions`.
 """
 
 from __future__ import annotations
@@ -38,15 +33,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from dialerd.asterisk import safety
-from dialerd.campaign.queues import Action, Fallback, Queue
+from dialerd.campaign.queues import Queue
 from dialerd.daemon.agi import AgiSession
 from dialerd.phone import PhoneError, normalize
 
 #: the FastAGI script name of ``[dialer-inbound]``
 SCRIPT = "inbound"
-#: where ``[dialer-inbound-fallback]`` lives, and its two extensions
-FALLBACK_CONTEXT = "dialer-inbound-fallback"
 #: a DID as the dialplan passes it: + and digits only (FILTER), bounded
 _MAX_DID_LEN = 32
 
@@ -136,40 +128,3 @@ async def serve_inbound(
     for name, value in verdict.variables:
         await agi.set_variable(name, value)
     return verdict
-
-
-def fallback_actions(channel: str, fallback: Fallback) -> list[dict[str, str]]:
-    """The AMI actions that send a waiting caller (``channel``, as Asterisk
-    named it) to ``[dialer-inbound-fallback]``: a ``Setvar`` per sound, then
-    the ``Redirect`` to ``message`` or ``callback``. Every value is checked
-    at the AMI boundary (:mod:`dialerd.asterisk.safety`)."""
-    chan = safety.live_channel(channel)
-    pairs: list[tuple[str, str]] = [("DIALER_FB_SOUND", fallback.sound)]
-    if fallback.action is Action.CALLBACK:
-        assert fallback.offer_sound is not None  # the model's rule
-        pairs += [
-            ("DIALER_FB_OFFER", fallback.offer_sound),
-            ("DIALER_FB_TIMEOUT", str(fallback.offer_timeout_s)),
-        ]
-        if fallback.booked_sound is not None:
-            pairs.append(("DIALER_FB_BOOKED", fallback.booked_sound))
-    actions = [
-        {
-            "Action": "Setvar",
-            "Channel": chan,
-            "Variable": name,
-            "Value": safety.variable(name, value).partition("=")[2],
-        }
-        for name, value in pairs
-    ]
-    exten = "callback" if fallback.action is Action.CALLBACK else "message"
-    actions.append(
-        {
-            "Action": "Redirect",
-            "Channel": chan,
-            "Context": FALLBACK_CONTEXT,
-            "Exten": exten,
-            "Priority": "1",
-        }
-    )
-    return actions

@@ -29,11 +29,12 @@ from typing import Any
 import pytest
 from sipp_phone import need_sipp, run_sipp
 
-from dialerd.campaign.queues import Queue
+from dialerd.asterisk.mapping import fallback_actions as _fallback_actions
+from dialerd.campaign.queues import Fallback, Queue
+from dialerd.core.commands import InboundFallback
 from dialerd.daemon.agi import AgiSession, serve_agi
 from dialerd.daemon.inbound_agi import (
     InboundVerdict,
-    fallback_actions,
     queues_by_did,
     serve_inbound,
 )
@@ -49,6 +50,15 @@ DID = "+442071234567"
 UNKNOWN_DID = "+442071230000"
 CALLER = "+447700900123"
 AGENT = "3301"
+
+
+def fallback_actions(channel: str, fb: Fallback) -> list[dict[str, Any]]:
+    """The daemon's own actions for a queue's fallback (what its executor
+    sends for the core's ``InboundFallback``)."""
+    return _fallback_actions(
+        InboundFallback("test", channel, "support", "max_wait", fb.action.value,
+                        fb.offer_sound, fb.offer_timeout_s, fb.booked_sound, fb.sound)
+    )  # fmt: skip
 
 
 def _in_ci() -> bool:

@@ -13,12 +13,10 @@ from typing import Any
 
 import pytest
 
-from dialerd.asterisk.safety import UnsafeValue
 from dialerd.campaign.queue_loader import load_queue_file
-from dialerd.campaign.queues import Fallback, Hold, Queue
+from dialerd.campaign.queues import Hold, Queue
 from dialerd.daemon.agi import serve_agi
 from dialerd.daemon.inbound_agi import (
-    fallback_actions,
     inbound_verdict,
     normalize_did,
     queues_by_did,
@@ -180,37 +178,6 @@ async def test_a_caller_gone_mid_verdict_never_gets_an_ack() -> None:
     finally:
         server.close()
         await server.wait_closed()
-
-
-# ------------------------------------------------------------- fallback
-
-
-def test_fallback_actions_callback_then_message() -> None:
-    q = _queue()
-    acts = fallback_actions("PJSIP/trunk-out-00000001", q.after_max_wait)
-    assert [(a["Action"], a.get("Variable"), a.get("Value")) for a in acts] == [
-        ("Setvar", "DIALER_FB_SOUND", "custom/support-goodbye"),
-        ("Setvar", "DIALER_FB_OFFER", "custom/support-offer-callback"),
-        ("Setvar", "DIALER_FB_TIMEOUT", "10"),
-        ("Setvar", "DIALER_FB_BOOKED", "custom/support-callback-booked"),
-        ("Redirect", None, None),
-    ]
-    assert acts[-1] == {
-        "Action": "Redirect",
-        "Channel": "PJSIP/trunk-out-00000001",
-        "Context": "dialer-inbound-fallback",
-        "Exten": "callback",
-        "Priority": "1",
-    }
-    msg = fallback_actions("PJSIP/trunk-out-00000001", q.no_agents)
-    assert [a.get("Variable") for a in msg] == ["DIALER_FB_SOUND", None]
-    assert msg[-1]["Exten"] == "message"
-
-
-def test_fallback_actions_refuse_an_unsafe_channel() -> None:
-    fb = Fallback(action="message", sound="vm-goodbye")  # type: ignore[arg-type]
-    with pytest.raises(UnsafeValue):
-        fallback_actions("PJSIP/x\r\nAction: Originate", fb)
 
 
 def test_the_dialplan_keeps_the_contract_names() -> None:

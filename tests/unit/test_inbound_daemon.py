@@ -14,7 +14,7 @@ records every action the daemon sends.
   answered no; a locked store delays the lead and the row, never loses
   them (the caller still hears ok in time);
 - the screen pop carries the caller's leads; the AGI script table sends
-  ``inbound`` to its hook, which refuses until its handler is merged.
+  ``inbound`` to its handler, which answers a known DID and records a refusal.
 """
 
 from __future__ import annotations
@@ -481,7 +481,7 @@ async def test_a_refused_unknown_did_is_recorded(tmp_path: Path) -> None:
 # -------------------------------------------------------------------- AGI
 
 
-async def test_the_agi_table_sends_inbound_to_its_hook_which_refuses(tmp_path: Path) -> None:
+async def test_the_agi_table_answers_inbound_and_records_a_refusal(tmp_path: Path) -> None:
     import contextlib
 
     async with rig(tmp_path) as r, contextlib.AsyncExitStack() as stack:
@@ -490,9 +490,12 @@ async def test_the_agi_table_sends_inbound_to_its_hook_which_refuses(tmp_path: P
         assert r.d.agi.address is not None
         port = int(r.d.agi.address.rsplit(":", 1)[1])
 
-        async def call(script: str) -> list[str]:
+        async def call(script: str, did: str, uid: str) -> list[str]:
             rd, wr = await asyncio.open_connection("127.0.0.1", port)
-            env = f"agi_network_script: {script}\nagi_channel: PJSIP/carrier-1\nagi_arg_1: {DID}\n"
+            env = (
+                f"agi_network_script: {script}\nagi_channel: PJSIP/carrier-1\n"
+                f"agi_uniqueid: {uid}\nagi_callerid: +442079460123\nagi_arg_1: {did}\n"
+            )
             wr.write(env.encode() + b"\n")
             asked = []
             while line := (await rd.readline()).decode().strip():
@@ -501,9 +504,19 @@ async def test_the_agi_table_sends_inbound_to_its_hook_which_refuses(tmp_path: P
             wr.close()
             return asked
 
-        assert await call("inbound") == ["SET VARIABLE DIALER_ACK no"]
+        known = await call("inbound", DID, "1700000001.1")
+        assert known[0] == "SET VARIABLE DIALER_QUEUE support"
+        assert known[-1] == "SET VARIABLE DIALER_ACK queue"
+        assert await call("inbound", "+442070000000", "1700000002.1") == [
+            "SET VARIABLE DIALER_ACK no"
+        ]
+        await r.until(lambda: rows(r.store))
+        (row,) = await rows(r.store)  # the refusal only: the known DID is the core's
+        assert (row.call_id, row.outcome, row.did, row.caller) == (
+            "1700000002.1", "refused", "+442070000000", "+442079460123",
+        )  # fmt: skip
         # a script nobody registered: the session just ends
-        assert await call("nonsense") == []
+        assert await call("nonsense", DID, "1700000003.1") == []
 
 
 async def test_removing_the_last_queue_file_tells_the_core(tmp_path: Path) -> None:
