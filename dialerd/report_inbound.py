@@ -3,8 +3,8 @@ on both kinds of call. Pure computation over rows read from the store
 (``inbound_calls``, ``attempts``, the agent events); the loader and the
 outbound figures are in :mod:`dialerd.report`.
 
-Per queue and hour (local time, by the caller's arrival; a per-queue
-``total`` line follows each queue's hours). Each caller is one row of
+Per queue and hour (local time, by the caller's arrival; a ``total`` line
+follows each queue's hours, and an ``(all)`` line sums every queue). Each caller is one row of
 ``inbound_calls``, written when the call ended: a caller still waiting or
 talking when the report runs is not in it yet.
 
@@ -20,17 +20,22 @@ talking when the report runs is not in it yet.
   for ``no_agents``; **callbacks**: of those, the callers who asked for a
   callback (outcome ``callback``).
 - **service level** = answered in SL / (answered + abandoned after SL +
-  fallbacks), the same definition as the live ``dialerd status``; ``null``
-  when the denominator is 0. A row without a recorded target (its queue was
-  gone when the call ended) is left out of the level (``sl_unknown``).
+  fallbacks), the definition of the live ``dialerd status``; ``null`` when
+  the denominator is 0. One difference: the live count holds a caller who
+  hangs up while being put through to an agent against the level whatever
+  the wait, while the report, which has only the row, goes by the wait. An
+  answered or abandoned row without a recorded target (its queue was gone
+  when the call ended) is left out of the level (``sl_unknown``).
 - **ASA** (average speed of answer) = mean wait of the answered callers.
 
-Per agent (talk is connected to ended, clipped to the period):
+Per agent (calls that arrived or were dialed in the period; talk is
+connected to ended, clipped to the period):
 **inbound talk** from answered ``inbound_calls`` rows, **outbound talk**
 from the agent's connected attempts, **wrap** and **logged-in** time from
 the agent events exactly as the outbound report counts them
-(:func:`dialerd.report_time.agent_intervals`), and **occupancy** = (inbound talk
-+ outbound talk + wrap) / logged-in time, capped at 1 like the live view.
+(:func:`dialerd.report_time.agent_intervals`), and **occupancy** =
+(inbound talk + outbound talk + wrap) / logged-in time, capped at 1 like
+the live view.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ from dialerd.store.api import StoredAttempt, StoredInbound
 
 REFUSED = "refused"
 TOTAL = "total"
+#: the labels of the all-queues line and of the refused line (no queue
+#: name has parentheses, so neither can be taken for a queue)
+ALL_QUEUES = "(all)"
+REFUSED_LINE = "(refused)"
 #: the abandoned callers' wait histogram: (label, lower bound included)
 WAIT_BUCKETS: tuple[tuple[str, float], ...] = (
     ("0-10", 0.0),
@@ -113,7 +122,6 @@ class _QAcc:
             self.fallbacks[reason] += 1
             self.callbacks += c.outcome == "callback"
             self.in_level += 1
-            inside = False
         if inside is None and c.outcome in ("answered", "abandoned"):
             self.sl_unknown += 1
 
@@ -256,7 +264,7 @@ def compute_inbound(
         agent_rows.append({"agent": aid, **agents[aid].figures()})
     return {
         "queues": out_rows,
-        "total": {"queue": TOTAL, "hour": TOTAL, **total.figures()},
+        "total": {"queue": ALL_QUEUES, "hour": TOTAL, **total.figures()},
         "refused": {
             "calls": sum(refused_by_did.values()),
             "by_did": dict(sorted(refused_by_did.items())),
@@ -276,11 +284,10 @@ QUEUE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("SL", "service_level"),
     ("target s", "sl_within_s"),
     ("ASA s", "asa_s"),
-    ("aband. after SL", "abandoned_after_sl"),
-    ("aband. in SL", "abandoned_in_sl"),
+    ("abandoned (in SL)", "abandoned"),
     ("aband. wait mean/max s", "abandon_wait"),
     ("aband. 0-10/10-30/30-60/60+ s", "abandon_wait_hist"),
-    ("fallbacks max_wait/no_agents", "fallbacks"),
+    ("fallbacks (max_wait/no_agents)", "fallbacks"),
     ("callbacks", "callbacks"),
 )
 AGENT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -315,6 +322,8 @@ def queue_cell(key: str, row: dict[str, Any]) -> str:
         return f"{_num(row['abandon_wait_mean_s'])}/{_num(row['abandon_wait_max_s'])}"
     if key == "abandon_wait_hist":
         return "/".join(str(row["abandon_wait"][n]) for n, _ in WAIT_BUCKETS)
+    if key == "abandoned":
+        return f"{row['abandoned']} ({row['abandoned_in_sl']})"
     if key == "fallbacks":
         return f"{row['fallbacks']} ({row['fallback_max_wait']}/{row['fallback_no_agents']})"
     return _num(row[key])
@@ -337,7 +346,7 @@ def refused_line(inbound: dict[str, Any]) -> str:
 
 def queues_csv_rows(inbound: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """The per-queue part as CSV: one line per queue and hour, a total line
-    per queue and one for all queues, then a ``refused`` line (its count in
+    per queue and one for all queues (``(all)``), then a ``(refused)`` line (its count in
     the ``refused`` column); the wait histogram as ``abandon_wait:<bucket>``
     and the targets joined by ``,``."""
     lines = [*inbound["queues"], inbound["total"]]
@@ -353,7 +362,7 @@ def queues_csv_rows(inbound: dict[str, Any]) -> tuple[list[str], list[list[Any]]
             cells.append("" if v is None else v)
         cells += [r["abandon_wait"][n] for n, _ in WAIT_BUCKETS]
         out.append([*cells, ""])
-    out.append([REFUSED, TOTAL, *([""] * (len(header) - 3)), inbound["refused"]["calls"]])
+    out.append([REFUSED_LINE, TOTAL, *([""] * (len(header) - 3)), inbound["refused"]["calls"]])
     return header, out
 
 

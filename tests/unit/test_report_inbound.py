@@ -262,8 +262,8 @@ def test_no_calls_and_queue_csv_shape() -> None:
     assert [x[:2] for x in rows] == [
         ["support", H9],
         ["support", "total"],
-        ["total", "total"],
-        ["refused", "total"],
+        ["(all)", "total"],
+        ["(refused)", "total"],
     ]
     assert rows[-1][-1] == 1 and len(rows[-1]) == len(header)
 
@@ -423,8 +423,8 @@ def test_report_inbound_through_the_cli_on_a_real_store(
         ("support", "2026-12-01T23:00:00-05:00", "3"),
         ("support", "2026-12-02T00:00:00-05:00", "1"),
         ("support", "total", "4"),
-        ("total", "total", "4"),
-        ("refused", "total", ""),
+        ("(all)", "total", "4"),
+        ("(refused)", "total", ""),
     ]
     assert rows[-1]["refused"] == "1"
     assert main(["report", "--format", "csv", "--part", "agents", *period]) == 0
@@ -440,3 +440,10 @@ def test_report_inbound_through_the_cli_on_a_real_store(
     assert main(["report", "--campaign", CAMP, "--part", "queues", *period]) == 2
     assert main(["report", "--campaign", CAMP, "--format", "json", *period]) == 0
     assert json.loads(capsys.readouterr().out)["inbound"] is None
+    # a period without inbound calls: the default table is the outbound one alone
+    quiet = ["--from", "2026-11-01", "--to", "2026-11-02", "-c", str(conf)]
+    assert main(["report", *quiet]) == 0
+    out = capsys.readouterr().out
+    assert "by campaign" in out and "inbound" not in out and "refused" not in out
+    assert main(["report", "--part", "queues", *quiet]) == 0
+    assert "refused (unknown DID): 0" in capsys.readouterr().out
