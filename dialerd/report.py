@@ -1,8 +1,11 @@
 """``dialerd report``: figures over a period, per campaign, agent or hour.
 
 Pure computation over rows read from the store (:func:`compute`), plus a
-thin async loader (:func:`load_report`) and the output formats. Definitions
-(every rate is ``null`` when its denominator is 0):
+thin async loader (:func:`load_report`) and the output formats. Without a
+campaign, the loader adds the inbound part (per queue and hour, and agents
+on inbound and outbound calls), defined in :mod:`dialerd.report_inbound`.
+Definitions of the outbound figures (every rate is ``null`` when its
+denominator is 0):
 
 - **dials**: attempts started in the period.
 - **contacts**: live answers: outcome ``answered``, ``abandoned`` or

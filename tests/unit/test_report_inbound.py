@@ -16,6 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dialerd.campaign.loader import load_campaigns_dir
 from dialerd.cli import main
@@ -266,6 +268,43 @@ def test_no_calls_and_queue_csv_shape() -> None:
         ["(refused)", "total"],
     ]
     assert rows[-1][-1] == 1 and len(rows[-1]) == len(header)
+
+
+_OUTCOMES = ("answered", "abandoned", "fallback", "callback", "refused")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_OUTCOMES),
+            st.floats(0, 400),
+            st.floats(0, 3 * 86400),
+            st.sampled_from(("support", "billing")),
+            st.sampled_from((None, 20, 30)),
+        ),
+        max_size=40,
+    )
+)
+def test_hours_add_up_to_the_totals(rows: list[tuple[str, float, float, str, int | None]]) -> None:
+    calls = [
+        call(i, o, w, at=T0 + t, queue=q, sl=sl, agent="a1",
+             fallback="no_agents" if i % 2 else "max_wait")
+        for i, (o, w, t, q, sl) in enumerate(rows)
+    ]  # fmt: skip
+    r = compute_inbound(calls, [], [], start=T0, end=T0 + 4 * 86400, tz=ZoneInfo("Europe/London"))
+    counts = ("offered", "answered", "answered_in_sl", "abandoned", "abandoned_in_sl",
+              "fallbacks", "callbacks", "sl_unknown")  # fmt: skip
+    hours = [x for x in r["queues"] if x["hour"] != "total"]
+    totals = [x for x in r["queues"] if x["hour"] == "total"]
+    for k in counts:
+        assert sum(x[k] for x in hours) == sum(x[k] for x in totals) == r["total"][k]
+    assert r["total"]["offered"] == sum(o != "refused" for o, *_ in rows)
+    assert r["refused"]["calls"] == sum(o == "refused" for o, *_ in rows)
+    for x in [*r["queues"], r["total"]]:
+        assert x["service_level"] is None or 0.0 <= x["service_level"] <= 1.0
+        assert sum(x["abandon_wait"].values()) == x["abandoned"]
+        assert x["fallbacks"] == x["fallback_max_wait"] + x["fallback_no_agents"]
 
 
 # ------------------------------------------------------ through the CLI
