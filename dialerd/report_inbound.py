@@ -17,8 +17,9 @@ talking when the report runs is not in it yet.
   target: not held against the level) and **after SL**; their waits: mean,
   max and a histogram (0-10 s, 10-30 s, 30-60 s, 60 s and more).
 - **fallbacks**: sent to the queue's fallback, after ``max_wait`` or at once
-  for ``no_agents``; **callbacks**: of those, the callers who asked for a
-  callback (outcome ``callback``).
+  for ``no_agents`` (no agent logged in, or the daemon draining);
+  **callbacks**: of those, the callers who asked for a callback (outcome
+  ``callback``).
 - **service level** = answered in SL / (answered + abandoned after SL +
   fallbacks), the definition of the live ``dialerd status``; ``null`` when
   the denominator is 0. One difference: the live count holds a caller who
