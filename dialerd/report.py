@@ -1,8 +1,11 @@
 """``dialerd report``: figures over a period, per campaign, agent or hour.
 
 Pure computation over rows read from the store (:func:`compute`), plus a
-thin async loader (:func:`load_report`) and the output formats. Definitions
-(every rate is ``null`` when its denominator is 0):
+thin async loader (:func:`load_report`) and the output formats. Without a
+campaign, the loader adds the inbound part (per queue and hour, and agents
+on inbound and outbound calls), defined in :mod:`dialerd.report_inbound`.
+Definitions of the outbound figures (every rate is ``null`` when its
+denominator is 0):
 
 - **dials**: attempts started in the period.
 - **contacts**: live answers: outcome ``answered``, ``abandoned`` or
@@ -40,14 +43,14 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Literal
 
+from dialerd.report_inbound import compute_inbound
+from dialerd.report_time import AgentEvent, agent_intervals, hour_key, hour_spans
 from dialerd.store.api import StoreApi, StoredAttempt
 
 GroupBy = Literal["campaign", "agent", "hour"]
-#: (agent_id, campaign, state, at)
-AgentEvent = tuple[str, str | None, str, float]
 
 LIVE_OUTCOMES = frozenset({"answered", "abandoned", "customer_hangup"})
 ABANDON_OUTCOMES = frozenset({"abandoned", "customer_hangup"})
@@ -144,43 +147,6 @@ def worst_window_rate(
     return None if best is None else round(best, 5)
 
 
-def _agent_intervals(
-    events: Iterable[AgentEvent], start: float, end: float
-) -> list[tuple[str, str | None, str, float, float]]:
-    """(agent, campaign, state, t0, t1) clipped to [start, end]; each state
-    lasts until the agent's next event (or ``end``)."""
-    by_agent: dict[str, list[AgentEvent]] = defaultdict(list)
-    for e in events:
-        by_agent[e[0]].append(e)
-    out = []
-    for agent, evs in by_agent.items():
-        evs.sort(key=lambda e: e[3])
-        for k, (_, camp, state, at) in enumerate(evs):
-            nxt = evs[k + 1][3] if k + 1 < len(evs) else end
-            t0, t1 = max(at, start), min(nxt, end)
-            if t1 > t0:
-                out.append((agent, camp, state, t0, t1))
-    return out
-
-
-def hour_key(t: float, tz: tzinfo | None) -> str:
-    dt = datetime.fromtimestamp(t, tz).astimezone(tz)
-    return dt.replace(minute=0, second=0, microsecond=0).isoformat()
-
-
-def _hour_spans(t0: float, t1: float, tz: tzinfo | None) -> Iterable[tuple[str, float]]:
-    """Split [t0, t1) at hour boundaries: (hour key, seconds)."""
-    t = t0
-    while t < t1:
-        dt = datetime.fromtimestamp(t, tz).astimezone(tz)
-        floor = dt.replace(minute=0, second=0, microsecond=0)
-        nxt = min(t1, (floor + timedelta(hours=1)).timestamp())
-        if nxt <= t:  # a DST fold: step on by an hour of wall time
-            nxt = min(t1, t + 3600.0)
-        yield floor.isoformat(), nxt - t
-        t = nxt
-
-
 def _figures(acc: _Acc, start: float, end: float) -> dict[str, Any]:
     talk_min = acc.talk_s / 60.0
     return {
@@ -242,10 +208,10 @@ def compute(
         groups[key].add_attempt(a)
         total.add_attempt(a)
 
-    for agent, camp, state, t0, t1 in _agent_intervals(evs, lo, hi):
+    for agent, camp, state, t0, t1 in agent_intervals(evs, lo, hi):
         total.add_agent_time(agent, state, t1 - t0)
         if by == "hour":
-            for key, secs in _hour_spans(t0, t1, tz):
+            for key, secs in hour_spans(t0, t1, tz):
                 if state != "logged_out":
                     groups[key].add_agent_time(agent, state, secs)
         elif state != "logged_out":
@@ -319,21 +285,40 @@ async def load_report(
     tz: tzinfo | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
+    """The report from the store. Without ``campaign`` it has an
+    ``inbound`` part (:func:`dialerd.report_inbound.compute_inbound`, over
+    the same period; a period without ``start`` then begins at the first
+    attempt, agent event or inbound arrival); with one, ``inbound`` is None
+    (queues are not campaigns')."""
     attempts = await store.report_attempts(campaign, start, end)
     events = await store.agent_events(start, end)
     names = [campaign] if campaign is not None else await store.campaign_names()
     counts = {n: await store.lead_counts(n) for n in names}
-    return compute(
+    calls = await store.inbound_calls(start, end) if campaign is None else None
+    lo = start
+    if lo is None and calls:
+        firsts = [a.started_at for a in attempts] + [e[3] for e in events]
+        lo = min([*firsts, *(c.arrived_at for c in calls)])
+    report = compute(
         attempts,
         events,
         by=by,
-        start=start,
+        start=lo,
         end=end,
         lead_counts=counts,
         campaign=campaign,
         tz=tz,
         now=now,
     )
+    period = report["period"]
+    report["inbound"] = (
+        None
+        if calls is None
+        else compute_inbound(
+            calls, attempts, events, start=period["from_ts"], end=period["to_ts"], tz=tz
+        )
+    )
+    return report
 
 
 # ------------------------------------------------------------------ output

@@ -179,7 +179,8 @@ class AgiSettings(_Strict):
     ``AGI(agi://${DIALER_AGI}/login,<agent>)`` and the daemon asks for the
     PIN on that socket, so the digits never reach the dialplan, AMI or a log.
     The daemon sets the ``DIALER_AGI`` global (host:port) on every AMI login.
-    Serves only when ``agents_file`` is set."""
+    Serves when ``agents_file`` is set (script ``login``) or ``queues_dir``
+    is a directory (script ``inbound``)."""
 
     #: where the server listens; loopback unless Asterisk runs elsewhere
     host: str = Field(default="127.0.0.1", min_length=1)
@@ -202,8 +203,7 @@ class Settings(_Strict):
     store: StoreSettings = Field(default_factory=StoreSettings)
     campaigns_dir: Path = Path("/etc/dialerd/campaigns")
     #: inbound queue files (``dialerd.campaign.queues``); a directory that
-    #: does not exist means no queues. Validated only: inbound calls are not
-    #: routed yet
+    #: does not exist means no queues. Read at start and on SIGHUP
     queues_dir: Path = Path("/etc/dialerd/queues")
     log: LogSettings = Field(default_factory=LogSettings)
     #: on SIGTERM, stop dialing and wait this long for live calls to end

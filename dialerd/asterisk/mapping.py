@@ -4,19 +4,45 @@ The contract with ``asterisk-conf/extensions.conf``: the customer channel is
 originated with ``ChannelId`` = attempt id, so its ``Uniqueid`` in every AMI
 event *is* the attempt id; the dialplan's UserEvents carry ``Attempt``;
 rooms are named ``agent-<id>``.
+
+Inbound callers: the dialplan announces a caller with ``UserEvent
+DialerInbound`` (``Call`` = the caller channel's ``${UNIQUEID}``, ``Queue``,
+``Did``, ``Caller``); from then on that Uniqueid names the caller as an
+attempt id names an outbound call, so its ``ConfbridgeJoin``, ``Hangup`` and
+a failed Redirect become ``CallConnected``/``CallHungUp``/``RedirectFailed``
+with ``attempt_id`` = the Uniqueid. A caller is recognised by the core's
+inbound table (``DialerCore.inbound``), looked up only after the outbound
+call table missed, so the outbound path costs nothing more.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container, Mapping
+from functools import lru_cache
 from typing import Any
 
+import phonenumbers
+
 from dialerd.asterisk import safety
+from dialerd.campaign.model import NAME_RE
 from dialerd.core import events as ev
-from dialerd.core.commands import AgentAck, AgentPrompt, Hangup, PlaceCall, Redirect
+from dialerd.core.commands import (
+    AgentAck,
+    AgentPrompt,
+    Hangup,
+    InboundFallback,
+    PlaceCall,
+    Redirect,
+)
+from dialerd.phone import PhoneError, is_e164, normalize
 
 OUTBOUND_CONTEXT = "dialer-outbound"
 BRIDGE_CONTEXT = "dialer-bridge"
+#: where a caller nobody can take is sent: extension ``callback`` (the offer,
+#: press 1) or ``message`` (a message, then a clean hang-up)
+FALLBACK_CONTEXT = "dialer-inbound-fallback"
+FALLBACK_ACTIONS = frozenset({"callback", "message"})
 ROOM_PREFIX = "agent-"
 #: codecs offered on the customer leg; without ``Codecs`` Originate offers
 #: signed linear only, which a SIP trunk will not accept
@@ -113,6 +139,41 @@ def redirect_action(r: Redirect) -> dict[str, str | list[str]]:
     }
 
 
+def fallback_actions(f: InboundFallback) -> list[dict[str, str | list[str]]]:
+    """A caller nobody can take: the fallback's sounds set on the channel
+    (``DIALER_FB_OFFER``, ``_TIMEOUT``, ``_BOOKED``, ``_SOUND``), then the
+    Redirect to ``[dialer-inbound-fallback]`` extension ``callback`` or
+    ``message``. Every value passes the channel-variable check first, so a
+    bad one raises ``UnsafeValue`` before anything is sent."""
+    if f.action not in FALLBACK_ACTIONS:
+        raise safety.UnsafeValue(f"unknown fallback action {f.action!r}")
+    values = {
+        "DIALER_FB_OFFER": f.offer_sound or "",
+        "DIALER_FB_TIMEOUT": str(int(f.offer_timeout_s)),
+        "DIALER_FB_BOOKED": f.booked_sound or "",
+        "DIALER_FB_SOUND": f.sound,
+    }
+    for name, value in values.items():
+        safety.variable(name, value)
+    out = [_setvar(f.channel, name, value) for name, value in values.items()]
+    out.append(
+        {
+            "Action": "Redirect",
+            "Channel": safety.live_channel(f.channel),
+            "Context": FALLBACK_CONTEXT,
+            "Exten": f.action,
+            "Priority": "1",
+        }
+    )
+    return out
+
+
+def callback_ack_actions(channel: str, ok: bool) -> list[dict[str, str | list[str]]]:
+    """The answer the callback offer waits for after the caller pressed 1:
+    the same shape as an agent's key ack (``DIALER_ACK`` ok|no)."""
+    return ack_actions(AgentAck(channel, ok, ""))
+
+
 def hangup_action(h: Hangup) -> dict[str, str | list[str]]:
     return {"Action": "Hangup", "Channel": safety.live_channel(h.channel), "Cause": str(h.cause)}
 
@@ -148,12 +209,18 @@ def to_event(
     now: float,
     calls: Container[str],
     agent_by_uniqueid: Mapping[str, str],
+    inbound: Container[str] = (),
 ) -> ev.Event | None:
-    """The core event an AMI event means, or None if it means nothing to us."""
+    """The core event an AMI event means, or None if it means nothing to us.
+
+    ``inbound``: the Uniqueids of the inbound callers the core holds
+    (``DialerCore.inbound``), consulted only after ``calls`` missed."""
     name = str(msg.get("Event", ""))
     uid = str(msg.get("Uniqueid", ""))
     if name == "UserEvent":
         kind = msg.get("UserEvent", "")
+        if kind in _INBOUND_EVENTS:
+            return _inbound_user_event(kind, msg, now)
         if kind == "DialerKey":
             # an agent's key ([dialer-ack]): login, disposition digit, ready, ...
             agent = str(msg.get("Agent", "")).strip()
@@ -186,6 +253,8 @@ def to_event(
         # the far end's real cause
         if uid.endswith(";2") and uid[:-2] in calls:
             return ev.CallHungUp(now, uid[:-2], _int(msg.get("Cause")))
+        if uid in inbound:
+            return ev.CallHungUp(now, uid, _int(msg.get("Cause")))
         return None
     if name in ("ConfbridgeJoin", "ConfbridgeLeave"):
         conf = str(msg.get("Conference", ""))
@@ -193,12 +262,88 @@ def to_event(
             return None
         agent_id = conf[len(ROOM_PREFIX) :]
         if name == "ConfbridgeJoin":
-            if uid in calls:
+            if uid in calls or uid in inbound:
                 return ev.CallConnected(now, uid, agent_id)
             return ev.AgentJoined(now, agent_id, str(msg.get("Channel", "")), uid)
         if agent_by_uniqueid.get(uid) == agent_id:
             return ev.AgentLeft(now, agent_id)
     return None
+
+
+# ------------------------------------------------------------------ inbound
+#: the dialplan's inbound UserEvents (``DialerInboundTimeout`` is only
+#: information: the dialplan gave up on the caller itself, its hang-up follows)
+INBOUND_ARRIVED = "DialerInbound"
+INBOUND_CALLBACK = "DialerCallback"
+INBOUND_TIMEOUT = "DialerInboundTimeout"
+_INBOUND_EVENTS = frozenset({INBOUND_ARRIVED, INBOUND_CALLBACK})
+#: an Asterisk Uniqueid (``1700000000.42``) or a ChannelId we chose
+_CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,148}$")
+
+
+def _field(msg: Mapping[str, Any], key: str) -> str | None:
+    """A UserEvent field, stripped; None when it holds a control character
+    (CR/LF above all: it must never reach a log line, a store row or AMI)."""
+    raw = msg.get(key, "")
+    value = raw if isinstance(raw, str) else str(raw)
+    if safety.has_control(value):
+        return None
+    return value.strip()
+
+
+@lru_cache(maxsize=1024)
+def _region_of(did: str) -> str | None:
+    """The country of the dialed number: a caller id written without its
+    country code (``02079460001``) is read as a number of that country."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(did, None))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def caller_number(raw: str, did: str) -> str:
+    """The caller's number in E.164, or "" when it is withheld (empty,
+    ``anonymous``, ``Restricted``...) or not a valid number: nobody to
+    call back."""
+    text = raw.strip()
+    if not text or not any(ch.isdigit() for ch in text):
+        return ""
+    try:
+        return normalize(text, _region_of(did) if did else None)
+    except PhoneError:
+        return ""
+
+
+def _inbound_user_event(kind: str, msg: Mapping[str, Any], now: float) -> ev.Event | None:
+    """``DialerInbound`` / ``DialerCallback``, every field checked: a call id
+    or channel that is not one Asterisk would make, a queue name outside the
+    schema's, a DID that is not E.164, or a control character anywhere, and
+    the event is dropped (the dialplan's own timeout then ends the call)."""
+    call = _field(msg, "Call")
+    channel = _field(msg, "Channel")
+    if not call or not _CALL_ID.fullmatch(call) or channel is None:
+        return None
+    if channel and not safety.is_live_channel(channel):
+        return None
+    if kind == INBOUND_CALLBACK:
+        return ev.CallbackRequested(now, call, channel)
+    queue, did, caller = _field(msg, "Queue"), _field(msg, "Did"), _field(msg, "Caller")
+    if queue is None or not NAME_RE.fullmatch(queue) or not channel:
+        return None
+    if did is None or caller is None or not is_e164(did):
+        return None
+    return ev.InboundArrived(now, call, queue, channel, caller_number(caller, did), did)
+
+
+def inbound_timeout(msg: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(call id, queue) of a ``DialerInboundTimeout`` UserEvent, fields
+    checked as above; None for anything else."""
+    if msg.get("Event") != "UserEvent" or msg.get("UserEvent") != INBOUND_TIMEOUT:
+        return None
+    call, queue = _field(msg, "Call"), _field(msg, "Queue")
+    if not call or not _CALL_ID.fullmatch(call) or queue is None or not NAME_RE.fullmatch(queue):
+        return None
+    return call, queue
 
 
 def agents_in_rooms(channels: list[Mapping[str, Any]], now: float) -> list[ev.AgentJoined]:

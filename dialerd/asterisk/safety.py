@@ -29,6 +29,11 @@ def header(value: str) -> str:
     return value
 
 
+def has_control(value: str) -> bool:
+    """Whether ``value`` holds a control character (CR/LF above all)."""
+    return _CTRL.search(value) is not None
+
+
 def variable(name: str, value: str) -> str:
     """``NAME=value`` for an Originate ``Variable`` header."""
     if not _VAR_NAME.fullmatch(name):
@@ -54,6 +59,11 @@ def ident(value: str) -> str:
 
 
 _LIVE_CHANNEL = re.compile(r"^[A-Za-z0-9]+/[A-Za-z0-9_.+@;/-]{1,200}$")
+
+
+def is_live_channel(value: str) -> bool:
+    """Whether ``value`` looks like a channel name Asterisk reports."""
+    return _LIVE_CHANNEL.fullmatch(value) is not None
 
 
 def live_channel(value: str) -> str:

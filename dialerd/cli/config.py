@@ -72,7 +72,7 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     if queues.queues:
         print(
             f"{settings.queues_dir}: note: inbound queues are validated only; "
-            "the dialplan still refuses inbound calls"
+            "the daemon does not route inbound calls yet"
         )
     failed = failed or bool(queues.errors)
     return 1 if failed else 0

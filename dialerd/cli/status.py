@@ -84,8 +84,8 @@ def render_status(st: dict[str, Any]) -> Any:
             _pct(win.get("ofcom_24h")),
         )
     agents = Table(title="agents", title_justify="left")
-    for col in ("agent", "campaign", "state", "in state", "calls", "talk"):
-        agents.add_column(col, justify="right" if col in ("calls", "talk", "in state") else "left")
+    for col in ("agent", "campaign", "state", "in state", "calls", "talk", "in/out", "occ"):
+        agents.add_column(col, justify="left" if col in ("agent", "campaign", "state") else "right")
     for a in st.get("agents", []):
         agents.add_row(
             str(a.get("id")),
@@ -94,8 +94,59 @@ def render_status(st: dict[str, Any]) -> Any:
             _fmt_s(float(a.get("time_in_state_s", 0))),
             str(a.get("calls", 0)),
             _fmt_s(float(a.get("talk_s", 0))),
+            f"{_fmt_s(float(a.get('inbound_talk_s', 0)))}/"
+            f"{_fmt_s(float(a.get('outbound_talk_s', 0)))}",
+            _pct(a.get("occupancy")),
         )
-    return Group(camps, agents)
+    queues = st.get("queues") or []
+    if not queues:
+        return Group(camps, agents)
+    return Group(camps, _queues_table(queues), agents)
+
+
+def _queues_table(queues: list[dict[str, Any]]) -> Any:
+    """Inbound queues: live waiting, and today's figures (local day)."""
+    from rich.table import Table
+
+    day = queues[0].get("day", "")
+    t = Table(title=f"queues (counts: today {day})", title_justify="left")
+    for col in (
+        "queue",
+        "state",
+        "waiting",
+        "longest",
+        "ready/talk",
+        "SL/target",
+        "ASA",
+        "answered/offered",
+        "abandoned",
+        "fallback",
+        "callback",
+    ):
+        t.add_column(col, justify="left" if col in ("queue", "state") else "right")
+    for q in queues:
+        ag = q.get("agents", {})
+        tgt = q.get("target", {})
+        sl = q.get("service_level")
+        target = f"{tgt.get('percent', 0):g}%/{tgt.get('within_s', 0):g}s"
+        sl_txt = _pct(sl)
+        if sl is not None and 100 * float(sl) < float(tgt.get("percent", 0)):
+            sl_txt = f"[red]{sl_txt}[/red]"
+        asa = q.get("asa_s")
+        t.add_row(
+            str(q.get("queue")),
+            "taking calls" if q.get("enabled") else "disabled",
+            str(q.get("waiting", 0)),
+            _fmt_s(float(q.get("longest_wait_s", 0))),
+            f"{ag.get('ready', 0)}/{ag.get('talking', 0)}",
+            f"{sl_txt} / {target}",
+            "-" if asa is None else f"{float(asa):.1f}s",
+            f"{q.get('answered', 0)}/{q.get('offered', 0)}",
+            f"{q.get('abandoned', 0)} (+{q.get('abandoned_short', 0)} short)",
+            str(q.get("fallbacks", 0)),
+            str(q.get("callbacks", 0)),
+        )
+    return t
 
 
 def cmd_status(args: argparse.Namespace) -> int:

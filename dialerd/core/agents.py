@@ -34,7 +34,7 @@ def changed(cx: CoreContext, agent: Agent, now: float) -> None:
 def joined(cx: CoreContext, e: ev.AgentJoined) -> None:
     agent = cx.agents.get(e.agent_id)
     if agent is None:
-        agent = Agent(e.agent_id, _S.READY, e.now)
+        agent = Agent(e.agent_id, _S.READY, e.now, logged_in_at=e.now)
         cx.agents[e.agent_id] = agent
     cx.agent_by_uniqueid.pop(agent.uniqueid, None)
     agent.channel, agent.uniqueid = e.channel, e.uniqueid
@@ -108,6 +108,7 @@ def make_ready(cx: CoreContext, agent: Agent, now: float) -> None:
     run = cx.run_of(agent)
     if agent.status is _S.WRAP and run is not None and agent.wrap_in == run.cfg.name:
         run.trk.wrap_observed(now - agent.since)
+    wrap_over(agent, now)
     wrap_end(cx, agent)
     agent.since = now
     if agent.pause_pending:
@@ -280,6 +281,13 @@ def busy_end(cx: CoreContext, agent: Agent, now: float, observe: bool) -> None:
     if run is not None:
         run.trk.talk_ended(agent.busy_since, now, observe)
     agent.busy_in = None
+
+
+def wrap_over(agent: Agent, now: float) -> None:
+    """An agent leaving wrap-up (ready, paused, or a manual dial): its time
+    counts in ``wrap_s`` (the occupancy's)."""
+    if agent.status is _S.WRAP:
+        agent.wrap_s += max(0.0, now - agent.since)
 
 
 def wrap_end(cx: CoreContext, agent: Agent) -> None:

@@ -49,6 +49,7 @@ def place(
     if agent is not None:
         call.agent_id = agent.id
         agent.call = attempt_id
+        agents.wrap_over(agent, now)
         cx.set_status(agent, AgentStatus.RESERVED)
         agent.since = now
         agents.changed(cx, agent, now)

@@ -100,11 +100,13 @@ def store(cx: CoreContext, down: str | None) -> None:
         cx.dirty.update(cx.campaigns)
 
 
-def drain(cx: CoreContext) -> None:
-    """Shutdown: place no new calls, give every hopper back."""
+def drain(cx: CoreContext, now: float) -> None:
+    """Shutdown: place no new calls, give every hopper back; callers still
+    waiting get their queue's no-agents fallback (nobody will answer them)."""
     cx.draining = True
     for run in cx.campaigns.values():
         hopper.release(cx, run)
+    inbound.drain(cx, now)
 
 
 # ------------------------------------------------------------------ pacing

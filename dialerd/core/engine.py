@@ -123,8 +123,8 @@ class DialerCore:
                 campaigns.ami(cx, up=True)
             case ev.AmiDown():
                 campaigns.ami(cx, up=False)
-            case ev.Drain():
-                campaigns.drain(cx)
+            case ev.Drain(now=now):
+                campaigns.drain(cx, now)
             case ev.CampaignPause(name=name, paused=paused):
                 campaigns.pause(cx, name, paused)
             case ev.SetDialLevel(name=name, max_level=level):
@@ -172,7 +172,8 @@ class DialerCore:
 
     @property
     def live_calls(self) -> int:
-        return len(self._cx.calls)
+        """Outbound calls and inbound callers the core still holds."""
+        return len(self._cx.calls) + len(self._cx.inbound)
 
     @property
     def queues(self) -> dict[str, QueueRun]:

@@ -90,9 +90,10 @@ def arrived(cx: CoreContext, e: ev.InboundArrived) -> None:
         _record(cx, icall, InboundOutcome.FALLBACK, e.now, None, "no_agents")
         return
     state.add_inbound(cx.inbound, q, icall)
-    q.stats.offered += 1
+    for st in q.tally(e.now):
+        st.offered += 1
     q.arrivals.arrived(e.now)
-    if not _staffed(cx, q):
+    if cx.draining or not _staffed(cx, q):
         fallback(cx, q, icall, "no_agents", e.now)
         return
     agents.mark_queue(cx, q.name)
@@ -107,11 +108,12 @@ def connected(cx: CoreContext, icall: InboundCall, agent_id: str, now: float) ->
     icall.connected_at = now
     if q is not None:
         wait = now - icall.arrived_at
-        st = q.stats
-        st.answered += 1
-        st.answer_wait_s += wait
-        if wait <= q.cfg.service_level.within_s:
-            st.answered_in_sl += 1
+        for st in q.tally(now):
+            st.answered += 1
+            st.answer_wait_s += wait
+            st.longest_wait_s = max(st.longest_wait_s, wait)
+            if wait <= q.cfg.service_level.within_s:
+                st.answered_in_sl += 1
     agent = cx.agents.get(icall.agent_id or "")
     if agent is not None and agent.call == icall.call_id:
         cx.set_status(agent, AgentStatus.TALKING)
@@ -152,18 +154,23 @@ def hung_up(cx: CoreContext, icall: InboundCall, cause: int, now: float) -> None
     q = cx.queues.get(icall.queue)
     was = icall.state
     state.remove_inbound(cx.inbound, q, icall)
+    wait = now - icall.arrived_at
     if was is _S.WAITING:
         outcome = InboundOutcome.ABANDONED
         if q is not None:
-            if now - icall.arrived_at > q.cfg.service_level.within_s:
-                q.stats.abandoned += 1
-            else:
-                q.stats.abandoned_short += 1
+            for st in q.tally(now):
+                if wait > q.cfg.service_level.within_s:
+                    st.abandoned += 1
+                else:
+                    st.abandoned_short += 1
+                st.longest_wait_s = max(st.longest_wait_s, wait)
             agents.mark_queue(cx, q.name)
     elif was is _S.CONNECTING:
         outcome = InboundOutcome.ABANDONED
         if q is not None:
-            q.stats.abandoned += 1
+            for st in q.tally(now):
+                st.abandoned += 1
+                st.longest_wait_s = max(st.longest_wait_s, wait)
         _free_agent(cx, icall, now, talked=False)
     elif was is _S.CONNECTED:
         outcome = InboundOutcome.ANSWERED
@@ -218,7 +225,8 @@ def callback_requested(cx: CoreContext, e: ev.CallbackRequested) -> None:
     if icall.callback_campaign is None:
         icall.callback_campaign = fb.callback_campaign
         if q is not None:
-            q.stats.callbacks += 1
+            for st in q.tally(e.now):
+                st.callbacks += 1
     cx.emit(
         cmd.MakeCallback(icall.call_id, icall.queue, fb.callback_campaign, icall.caller,
                          e.now, channel)
@@ -247,8 +255,9 @@ def fallback(cx: CoreContext, q: QueueRun, icall: InboundCall, reason: str, now:
     state.set_inbound_state(q, icall, _S.FALLBACK)
     agents.mark_queue(cx, q.name)
     icall.fallback = reason
-    q.stats.fallbacks += 1
-    q.stats.longest_wait_s = max(q.stats.longest_wait_s, now - icall.arrived_at)
+    for st in q.tally(now):
+        st.fallbacks += 1
+        st.longest_wait_s = max(st.longest_wait_s, now - icall.arrived_at)
     fb = _fallback_of(q, reason)
     assert fb is not None
     cx.emit(
@@ -264,6 +273,13 @@ def fallback(cx: CoreContext, q: QueueRun, icall: InboundCall, reason: str, now:
             sound=fb.sound,
         )
     )
+
+
+def drain(cx: CoreContext, now: float) -> None:
+    """Shutdown: nobody will take the callers still waiting."""
+    for q in cx.queues.values():
+        for cid in list(q.waiting):
+            fallback(cx, q, cx.inbound[cid], "no_agents", now)
 
 
 # ------------------------------------------------------------------ pacing
@@ -339,8 +355,10 @@ def _free_agent(cx: CoreContext, icall: InboundCall, now: float, talked: bool) -
     agents.busy_end(cx, agent, now, observe=talked and agent.status is AgentStatus.TALKING)
     if agent.status is AgentStatus.TALKING:
         agent.calls += 1
+        agent.inbound_calls += 1
         if icall.connected_at is not None:
             agent.talk_s += now - icall.connected_at
+            agent.inbound_talk_s += now - icall.connected_at
         run = cx.run_of(agent)
         agents.start_wrap(cx, agent, run.cfg.wrap_up_s if run is not None else 0.0, now)
     elif agent.status is AgentStatus.RESERVED:

@@ -10,7 +10,7 @@ never dialed meanwhile; a call that ended unseen is closed exactly once.
 from __future__ import annotations
 
 from dialerd.campaign.model import RetryRules
-from dialerd.core import agents, calls, state
+from dialerd.core import agents, calls, inbound, state
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.context import CoreContext
@@ -23,6 +23,12 @@ def resync(cx: CoreContext, e: ev.Resync) -> None:
     """Apply a snapshot of what is live in Asterisk (see ``ev.Resync``)."""
     now = e.now
     live = {c.attempt_id: c for c in e.calls}
+    # inbound callers whose channel ended while AMI was away: recorded by
+    # the state they were last seen in (callers of an earlier run are not
+    # adopted: the dialplan's backstop ends their wait)
+    for icall in list(cx.inbound.values()):
+        if icall.call_id not in live and icall.arrived_at < now:
+            inbound.hung_up(cx, icall, 0, now)
     # agents first: an adopted call below may make one of them busy
     in_room = {a.agent_id for a in e.agents}
     for aid in [a for a in cx.agents if a not in in_room]:

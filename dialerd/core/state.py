@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final
 
 from dialerd.campaign.model import Campaign
@@ -146,6 +147,13 @@ class Agent:
     wrap_until: float = 0.0
     calls: int = 0
     talk_s: float = 0.0
+    #: of ``calls`` and ``talk_s``, the inbound callers' part (the rest is
+    #: outbound); ``wrap_s``: wrap-ups ended; all since ``logged_in_at``
+    #: (an agent who logs out is forgotten), for the occupancy
+    inbound_calls: int = 0
+    inbound_talk_s: float = 0.0
+    wrap_s: float = 0.0
+    logged_in_at: float = 0.0
     #: paused as soon as the current call and wrap-up end
     pause_pending: bool = False
     #: the last call the agent talked on (attempt id, lead, campaign), for
@@ -381,10 +389,21 @@ class InboundCall:
     failures: int = 0
 
 
+def local_day(now: float) -> int:
+    """The host's local date of ``now`` (epoch seconds) as an ordinal: the
+    day a queue's "today" figures belong to. Local time is the host's
+    (``TZ``), as for ``dialerd report``; no clock is read."""
+    return datetime.fromtimestamp(now).toordinal()
+
+
 @dataclass(slots=True)
 class QueueStats:
-    """Since the daemon started (the store keeps the history)."""
+    """A queue's figures: since the daemon started (``QueueRun.stats``), or
+    for one local day (``QueueRun.today``, ``day`` its ordinal). The store
+    keeps the history."""
 
+    #: the local day counted (:func:`local_day`); 0: since the start
+    day: int = 0
     offered: int = 0
     answered: int = 0
     #: answered within the service level's ``within_s``
@@ -397,6 +416,8 @@ class QueueStats:
     callbacks: int = 0
     #: sum of the waits of answered callers (ASA = this / answered)
     answer_wait_s: float = 0.0
+    #: the longest wait of a caller who was answered, hung up while waiting
+    #: or sent to a fallback (callers still waiting are the view's to add)
     longest_wait_s: float = 0.0
 
     @property
@@ -406,6 +427,11 @@ class QueueStats:
         before the first."""
         n = self.answered + self.abandoned + self.fallbacks
         return self.answered_in_sl / n if n else None
+
+    @property
+    def asa_s(self) -> float | None:
+        """Average speed of answer (seconds); None before the first answer."""
+        return self.answer_wait_s / self.answered if self.answered else None
 
 
 @dataclass(slots=True)
@@ -419,12 +445,22 @@ class QueueRun:
     waiting: deque[str] = field(default_factory=deque)
     arrivals: ArrivalRate = field(default_factory=ArrivalRate)
     stats: QueueStats = field(default_factory=QueueStats)
+    #: the same figures for the current local day (reset at local midnight)
+    today: QueueStats = field(default_factory=QueueStats)
     #: gone from the configuration, or disabled: no new callers
     removed: bool = False
 
     @property
     def name(self) -> str:
         return self.cfg.name
+
+    def tally(self, now: float) -> tuple[QueueStats, QueueStats]:
+        """The figures a change at ``now`` is counted in: since the start,
+        and today's (begun afresh on the first change of a new local day)."""
+        day = local_day(now)
+        if self.today.day != day:
+            self.today = QueueStats(day=day)
+        return self.stats, self.today
 
 
 def _check_inbound(icall: InboundCall, old: InboundState | None, new: InboundState | None) -> None:

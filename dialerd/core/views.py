@@ -11,9 +11,12 @@ same with ten agents as with five hundred.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from dialerd.core.engine import DialerCore
+from dialerd.core.models import AgentStatus
+from dialerd.core.state import Agent, QueueStats, local_day
 
 
 def campaign_state(
@@ -72,6 +75,97 @@ def _blocked_by(core: DialerCore, paused: bool, ami_down: str | None) -> str | N
     return None
 
 
+#: the figures of a queue's :class:`QueueStats` counted in callers
+_COUNTS = ("offered", "answered", "answered_in_sl", "abandoned", "abandoned_short",
+           "fallbacks", "callbacks")  # fmt: skip
+
+
+def _queue_figures(st: QueueStats) -> dict[str, Any]:
+    out: dict[str, Any] = {k: getattr(st, k) for k in _COUNTS}
+    sl, asa = st.service_level, st.asa_s
+    out["service_level"] = None if sl is None else round(sl, 5)
+    out["asa_s"] = None if asa is None else round(asa, 3)
+    out["answer_wait_s"] = round(st.answer_wait_s, 3)
+    out["longest_wait_s"] = round(st.longest_wait_s, 3)
+    return out
+
+
+def queue_state(core: DialerCore, name: str, now: float) -> dict[str, Any]:
+    """The live figures of one inbound queue: callers waiting now, its
+    agents, and today's counts (the host's local day: they start again at
+    local midnight; ``since_start`` holds the same counts since the daemon
+    started, which Prometheus counters are made of)."""
+    q = core.queues[name]
+    day = local_day(now)
+    today = q.today if q.today.day == day else QueueStats(day=day)
+    oldest = core.inbound[q.waiting[0]].arrived_at if q.waiting else None
+    longest_now = round(max(0.0, now - oldest), 3) if oldest is not None else 0.0
+    logged_in = ready = talking = on_queue = 0
+    for aid in q.agents:
+        a = core.agents.get(aid)
+        if a is None or a.campaign is None:
+            continue
+        logged_in += 1
+        if a.status is AgentStatus.READY:
+            ready += 1
+        elif a.status is AgentStatus.TALKING:
+            talking += 1
+        icall = core.inbound.get(a.call) if a.call is not None else None
+        if icall is not None and icall.queue == name:
+            on_queue += 1
+    figures = _queue_figures(today)
+    # today's longest wait counts the callers still waiting too
+    figures["longest_wait_today_s"] = max(figures.pop("longest_wait_s"), longest_now)
+    return {
+        "queue": name,
+        "at": now,
+        "enabled": q.cfg.enabled and not q.removed,
+        "priority": q.cfg.priority,
+        "waiting": len(q.waiting),
+        "longest_wait_s": longest_now,
+        "agents": {
+            "logged_in": logged_in,
+            "ready": ready,
+            "talking": talking,
+            "on_queue": on_queue,
+        },
+        "target": {
+            "percent": q.cfg.service_level.percent,
+            "within_s": q.cfg.service_level.within_s,
+        },
+        "arrivals_per_min": round(q.arrivals.rate(now) * 60.0, 3),
+        "day": date.fromordinal(day).isoformat(),
+        **figures,
+        "since_start": _queue_figures(q.stats),
+    }
+
+
+def _agent_times(core: DialerCore, a: Agent, now: float) -> dict[str, Any]:
+    """An agent's talk time on inbound and outbound calls, wrap-up, and
+    occupancy (talk + wrap over logged-in time), since the login; the call
+    or wrap-up under way counts up to ``now``."""
+    inbound, outbound, wrap = a.inbound_talk_s, a.talk_s - a.inbound_talk_s, a.wrap_s
+    if a.status is AgentStatus.TALKING and a.call is not None:
+        icall = core.inbound.get(a.call)
+        call = core.calls.get(a.call)
+        if icall is not None and icall.connected_at is not None:
+            inbound += max(0.0, now - icall.connected_at)
+        elif call is not None and call.connected_at is not None:
+            outbound += max(0.0, now - call.connected_at)
+    elif a.status is AgentStatus.WRAP:
+        wrap += max(0.0, now - a.since)
+    logged = max(0.0, now - a.logged_in_at)
+    return {
+        "inbound_calls": a.inbound_calls,
+        "outbound_calls": a.calls - a.inbound_calls,
+        "inbound_talk_s": round(inbound, 3),
+        "outbound_talk_s": round(outbound, 3),
+        "wrap_s": round(wrap, 3),
+        "logged_in_s": round(logged, 3),
+        "occupancy": round(min(1.0, (inbound + outbound + wrap) / logged), 5) if logged else None,
+    }
+
+
 def agents_state(core: DialerCore, now: float) -> list[dict[str, Any]]:
     """Every agent the core knows, by id."""
     out = []
@@ -87,6 +181,7 @@ def agents_state(core: DialerCore, now: float) -> list[dict[str, Any]]:
                 "time_in_state_s": round(max(0.0, now - a.since), 3),
                 "calls": a.calls,
                 "talk_s": round(a.talk_s, 3),
+                **_agent_times(core, a, now),
             }
         )
     return out
@@ -94,11 +189,12 @@ def agents_state(core: DialerCore, now: float) -> list[dict[str, Any]]:
 
 def status(core: DialerCore, now: float, ami_down: str | None = None) -> dict[str, Any]:
     """The reply to the control socket's ``status``: every campaign and
-    every agent."""
+    every agent, and every inbound queue."""
     return {
         "ok": True,
         "at": now,
         "campaigns": [campaign_state(core, n, now, ami_down) for n in sorted(core.campaigns)],
+        "queues": [queue_state(core, n, now) for n in sorted(core.queues)],
         "agents": agents_state(core, now),
         "ami_up": ami_down is None,
         "draining": core.draining,

@@ -32,8 +32,9 @@ log = structlog.get_logger("dialerd")
 #: the environment block is a few hundred bytes; refuse a peer that floods
 MAX_ENV_LINES = 100
 MAX_LINE = 1024
-#: what a command's words may hold (file names, variable names, values we write)
-_WORD = re.compile(r"^[A-Za-z0-9_./&:-]{1,200}$")
+#: what a command's words may hold (file names, variable names, values we
+#: write: E.164 numbers included, hence +; never a space, quote or line break)
+_WORD = re.compile(r"^[A-Za-z0-9_./&:+-]{1,200}$")
 _REPLY = re.compile(r"^(\d{3})[ -](?:result=(-?[0-9*#A-Da-d]*))?\s*(.*)$")
 
 
@@ -73,12 +74,18 @@ class AgiSession:
         return self.env.get(f"agi_arg_{n}", "")
 
     async def read_env(self) -> None:
+        """Read the ``agi_*`` block. A key sent twice is refused: Asterisk
+        writes channel data (the caller id, the dialed number) into it raw,
+        and a line break in them (a SIP URI's %0A, decoded by PJSIP) makes
+        lines of the caller's own, such as a second ``agi_channel``."""
         for _ in range(MAX_ENV_LINES):
             line = await self._line()
             if not line:
                 return
             key, sep, value = line.partition(":")
             if sep and key.startswith("agi_"):
+                if key in self.env:
+                    raise AgiError(f"AGI environment repeats {key}")
                 self.env[key] = value.strip()
         raise AgiError("AGI environment too long")
 

@@ -14,8 +14,12 @@ from typing import Any
 
 import structlog
 
+from dialerd.asterisk import mapping
 from dialerd.core import commands as cmd
 from dialerd.core import views
+from dialerd.daemon import inbound_agi
+from dialerd.daemon.agi import AgiSession, Handler
+from dialerd.daemon.agiserver import AgiServer
 from dialerd.daemon.campaigns import CampaignFiles
 from dialerd.daemon.compliance import ComplianceFeed
 from dialerd.daemon.executor import CommandExecutor
@@ -23,6 +27,7 @@ from dialerd.daemon.keys import AgentKeys
 from dialerd.daemon.lifecycle import Lifecycle, Service
 from dialerd.daemon.login import PhoneLogin
 from dialerd.daemon.loop import CoreLoop
+from dialerd.daemon.queues import QueueFiles
 from dialerd.daemon.shell import Shell
 from dialerd.daemon.supervisor import Supervisor
 from dialerd.mqtt.bridge import MqttBridge
@@ -50,12 +55,20 @@ class Daemon(Shell):
         self.keys = AgentKeys(self, self.executor)
         self.supervisor = Supervisor(self)
         self.campaign_files = CampaignFiles(self)
+        self.queue_files = QueueFiles(self)
         #: the PIN login over FastAGI, when agents may log in by phone
         self.phone_login: PhoneLogin | None = None
-        services: list[Service] = []
+        scripts: dict[str, Handler] = {"inbound": self.inbound_agi}
         if settings.agents_file is not None:
             self.phone_login = PhoneLogin(self, self.executor, lambda: self.keys.agents)
-            services.append(self.phone_login)
+            scripts["login"] = self.phone_login.session
+        #: the FastAGI server (script name -> handler), when agents log in
+        #: by phone or inbound queues may take calls
+        self.agi: AgiServer | None = None
+        services: list[Service] = []
+        if settings.agents_file is not None or settings.queues_dir.is_dir():
+            self.agi = AgiServer(self, self.executor, scripts)
+            services.append(self.agi)
         if settings.mqtt.enabled:
             self.mqtt = MqttBridge(
                 settings.mqtt,
@@ -68,6 +81,7 @@ class Daemon(Shell):
             core_loop=CoreLoop(self, self.keys, self.executor, self.supervisor),
             supervisor=self.supervisor,
             campaign_files=self.campaign_files,
+            queue_files=self.queue_files,
             compliance=ComplianceFeed(self),
             control_handler=self.handle_control,
             reload=self.reload,
@@ -84,12 +98,28 @@ class Daemon(Shell):
         """SIGTERM: drain (no new dials, live calls finish), then exit."""
         self.lifecycle.request_stop()
 
+    async def inbound_agi(self, agi: AgiSession) -> None:
+        """The FastAGI ``inbound`` script (a carrier call to a DID): the
+        verdict of :mod:`dialerd.daemon.inbound_agi` on the queues loaded
+        now; a refusal (an unknown DID, or a disabled queue's) is recorded
+        here, since the core never sees the call."""
+        by_did = inbound_agi.queues_by_did(self.queues.values())
+        verdict = await inbound_agi.serve_inbound(agi, by_did)
+        if verdict.ack == "no":
+            did = verdict.did or agi.arg(1)[:32]
+            caller = mapping.caller_number(agi.env.get("agi_callerid", ""), did)
+            now = self.clock()
+            call_id = agi.env.get("agi_uniqueid") or f"agi-{now:.6f}"
+            self.record_refused(call_id, did, caller, now)
+
     def reload(self) -> None:
-        """SIGHUP: re-read the campaign files and the agents file. A broken
+        """SIGHUP: re-read the campaign files, the queue files and the
+        agents file. A broken
         file is reported and its previous version stays in force; live
         calls are never touched."""
         log.info("daemon.reload")
         self.campaign_files.load(keep_broken=True)
+        self.queue_files.load(keep_broken=True)
         self.keys.load_agents()
 
     # ---------------------------------------------- state and supervisors

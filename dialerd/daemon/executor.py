@@ -25,6 +25,7 @@ from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.daemon.dncjournal import DncRequest
 from dialerd.daemon.hopper import HopperLoader
+from dialerd.daemon.inbound import InboundCommands
 from dialerd.daemon.shell import Shell
 from dialerd.daemon.writes import Write, describe
 from dialerd.mqtt.events import publish_command
@@ -41,6 +42,8 @@ class CommandExecutor:
     def __init__(self, shell: Shell) -> None:
         self.shell = shell
         self.hopper = HopperLoader(shell, self.execute)
+        #: what only inbound callers need (fallback, callback, pop, record)
+        self.inbound = InboundCommands(shell, self.send_actions)
 
     def execute(self, c: cmd.Command) -> None:
         sh = self.shell
@@ -137,12 +140,14 @@ class CommandExecutor:
                 self._record_disposition(c)
             case cmd.ScreenPop():
                 pass  # for the agent's screen only: published above
-            case (
-                cmd.InboundFallback() | cmd.MakeCallback() | cmd.InboundPop() | cmd.RecordInbound()
-            ):
-                # the core emits these only for inbound queues, which the
-                # daemon does not load yet (README, "Not done yet")
-                raise NotImplementedError(f"inbound routing is not wired: {type(c).__name__}")
+            case cmd.InboundFallback():
+                self.inbound.fallback(c)
+            case cmd.MakeCallback():
+                self.inbound.make_callback(c)
+            case cmd.InboundPop():
+                self.inbound.pop(c)
+            case cmd.RecordInbound():
+                self.inbound.record(c)
             case _:
                 assert_never(c)
 

@@ -11,7 +11,8 @@ Start-up order, and so the reverse shut-down order:
 1. the store (closed last, after every task that writes to it is done) and
    its writer (every write owed is written before it stops, for as long
    as the drain allows);
-2. campaigns, the DNC lists and the outcome history, queued for the core;
+2. campaigns, then the inbound queues (checked against them), the DNC
+   lists and the outcome history, queued for the core;
 3. signal handlers; the AMI client; Prometheus; MQTT (the last state is
    published before it goes);
 4. the AMI login, waited for with backoff while Asterisk is not up;
@@ -45,6 +46,7 @@ from dialerd.core import views
 from dialerd.daemon.campaigns import CampaignFiles
 from dialerd.daemon.compliance import DNC_REFRESH_S, ComplianceFeed
 from dialerd.daemon.loop import CoreLoop
+from dialerd.daemon.queues import QueueFiles
 from dialerd.daemon.resync import resync
 from dialerd.daemon.shell import Shell
 from dialerd.daemon.supervisor import Supervisor
@@ -83,11 +85,13 @@ class Lifecycle:
         control_handler: Handler,
         reload: Callable[[], None],
         services: Sequence[Service] = (),
+        queue_files: QueueFiles | None = None,
     ) -> None:
         self.shell = shell
         self.core_loop = core_loop
         self.supervisor = supervisor
         self.campaign_files = campaign_files
+        self.queue_files = queue_files
         self.compliance = compliance
         self.control_handler = control_handler
         self.reload = reload
@@ -106,6 +110,9 @@ class Lifecycle:
             stack.callback(log.info, "daemon.stopped")
             await self._open_store(stack)
             self.campaign_files.load()
+            if self.queue_files is not None:
+                # after the campaigns: a queue is checked against them
+                self.queue_files.load()
             try:
                 await self.compliance.load()
             except Exception as exc:

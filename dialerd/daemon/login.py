@@ -17,7 +17,6 @@ suffix, as Asterisk reports it, not the spoofable caller id) are.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import re
 import sqlite3
@@ -29,7 +28,7 @@ from dialerd import login_limits as limits
 from dialerd.agents import AGENT_RE, MAX_PIN_LEN, AgentsFile, dummy_hash, verify_pin
 from dialerd.core import commands as cmd
 from dialerd.core.models import AgentStatus
-from dialerd.daemon.agi import AgiSession, serve_agi
+from dialerd.daemon.agi import AgiSession
 from dialerd.daemon.executor import CommandExecutor
 from dialerd.daemon.shell import Shell
 from dialerd.store.api import StoreError
@@ -45,8 +44,6 @@ TRIES = 3
 PIN_TIMEOUT_MS = 10_000
 #: scrypt checks at once (each ~50 ms of CPU and 16 MiB)
 HASHING_AT_ONCE = 2
-#: what the dialplan dials when the daemon listens on this address
-ANNOUNCE_VAR = "DIALER_AGI"
 
 PROMPT_ID = "agent-user"
 PROMPT_PIN = "agent-pass"
@@ -65,7 +62,8 @@ def phone_of(channel: str) -> str:
 
 
 class PhoneLogin:
-    """The ``login`` FastAGI script, one session per login call."""
+    """The ``login`` FastAGI script, one session per login call (served by
+    :class:`dialerd.daemon.agiserver.AgiServer`)."""
 
     def __init__(
         self, shell: Shell, executor: CommandExecutor, agents: Callable[[], AgentsFile]
@@ -79,42 +77,6 @@ class PhoneLogin:
         self._hashing = asyncio.Semaphore(HASHING_AT_ONCE)
         #: phones with a login in progress: one at a time per phone
         self._busy: set[str] = set()
-        self._server: asyncio.Server | None = None
-        self.address: str | None = None
-
-    # ------------------------------------------------------------ lifecycle
-
-    async def start(self, stack: contextlib.AsyncExitStack) -> None:
-        s = self.shell.settings.agi
-        try:
-            server = await serve_agi(
-                s.host, s.port, self.session, allow=s.allow, max_sessions=s.max_sessions
-            )
-        except OSError as exc:
-            # phone logins are impossible, the rest of the dialer is not
-            log.error("agi.unavailable", host=s.host, port=s.port, error=str(exc))
-            return
-        self._server = server
-        port = server.sockets[0].getsockname()[1]
-        self.address = s.announce or f"{s.host}:{port}"
-        log.info("agi.serving", host=s.host, port=port, announce=self.address)
-
-        async def close() -> None:
-            server.close()
-            await server.wait_closed()
-
-        stack.push_async_callback(close)
-        self.announce()
-
-    def ami_up(self) -> None:
-        """Asterisk (re)connected: its globals may be fresh, say where we are."""
-        self.announce()
-
-    def announce(self) -> None:
-        if self.address is not None:
-            self.executor.send_actions(
-                [{"Action": "Setvar", "Variable": ANNOUNCE_VAR, "Value": self.address}]
-            )
 
     # --------------------------------------------------------------- session
 

@@ -66,9 +66,16 @@ class CoreLoop:
         core = sh.core
         event: ev.Event | None
         if isinstance(item, Mapping):  # an AMI message from panoramisk
-            event = mapping.to_event(item, sh.clock(), core.calls, core.agent_by_uniqueid)
+            event = mapping.to_event(
+                item, sh.clock(), core.calls, core.agent_by_uniqueid, core.inbound
+            )
             if event is None:
                 self.unclaimed.seen(item, sh.clock())
+                gave_up = mapping.inbound_timeout(item)
+                if gave_up is not None:
+                    # the dialplan's backstop: it ended the wait itself (the
+                    # daemon missed the maximum); the caller's hang-up follows
+                    log.warning("inbound.dialplan_timeout", call_id=gave_up[0], queue=gave_up[1])
         else:
             event = item
         if isinstance(event, ev.AgentKey):

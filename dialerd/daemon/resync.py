@@ -95,6 +95,8 @@ async def _snapshot(shell: Shell) -> ev.Resync:
     except Exception as exc:
         raise _StoreFailed(describe(exc)) from exc
     msgs = resp if isinstance(resp, list) else [resp]
-    calls = mapping.live_calls(msgs, lambda uid: uid in open_ids or uid in core.calls)
+    calls = mapping.live_calls(
+        msgs, lambda uid: uid in open_ids or uid in core.calls or uid in core.inbound
+    )
     agents = mapping.agents_in_rooms(msgs, taken_at)
     return ev.Resync(taken_at, tuple(calls), tuple(agents), tuple(unknown))

@@ -21,12 +21,14 @@ import structlog
 from dialerd import sdnotify
 from dialerd.asterisk.ami import AmiClient
 from dialerd.campaign.model import Campaign
+from dialerd.campaign.queues import Queue
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
+from dialerd.core.models import InboundOutcome
 from dialerd.daemon.dncjournal import DncJournal
 from dialerd.daemon.tasks import TaskSet
-from dialerd.daemon.writes import StoreWriter
+from dialerd.daemon.writes import StoreWriter, Write
 from dialerd.metrics import Metrics
 from dialerd.mqtt.bridge import MqttBridge
 from dialerd.settings import Settings
@@ -56,6 +58,10 @@ class Shell:
         self.queue: asyncio.Queue[QueueItem] = asyncio.Queue()
         #: the campaigns running, as loaded from their files
         self.campaigns: dict[str, Campaign] = {}
+        #: the inbound queues, as loaded from their files, and which
+        #: enabled queue each DID (E.164) reaches (``queue_for_did``)
+        self.queues: dict[str, Queue] = {}
+        self.did_queues: dict[str, str] = {}
         #: a test's window on every command, before it is carried out
         self.on_command = on_command
         #: open only while ``run`` runs
@@ -126,6 +132,50 @@ class Shell:
     def _store_failure(self, op: str) -> None:
         if self.metrics is not None:
             self.metrics.store_failures.labels(op).inc()
+
+    # ------------------------------------------------------------ inbound
+
+    def queue_for_did(self, did: str) -> Queue | None:
+        """The enabled queue a dialed number (E.164) reaches, or None (an
+        unknown DID: the FastAGI ``inbound`` handler refuses the call)."""
+        name = self.did_queues.get(did)
+        return self.queues.get(name) if name is not None else None
+
+    def submit_inbound_record(self, c: cmd.RecordInbound) -> None:
+        """One inbound call's row, owed to the store like every write (never
+        lost while the store is down: retried until written, and the core
+        dials nothing meanwhile). The queue's service-level target of the
+        moment goes with it."""
+        run = self.core.queues.get(c.queue)
+        cfg = run.cfg if run is not None else self.queues.get(c.queue)
+        sl = cfg.service_level.within_s if cfg is not None else None
+        about = {"call_id": c.call_id, "queue": c.queue, "outcome": c.outcome.value}
+
+        def applied(new: bool) -> None:
+            if not new:
+                log.warning("inbound.record_exists", **about)
+
+        self.writer.submit(
+            Write("record_inbound", lambda s: s.record_inbound(c, sl), about, applied)
+        )
+
+    def record_refused(self, call_id: str, did: str, caller: str, at: float) -> None:
+        """A call to an unknown DID, refused by the FastAGI ``inbound``
+        handler (the core never saw it): recorded with outcome ``refused``
+        and no queue. ``caller``: E.164 or "" (see ``mapping.caller_number``)."""
+        log.info("inbound.refused", call_id=call_id, did=did)
+        self.submit_inbound_record(
+            cmd.RecordInbound(
+                call_id=call_id,
+                queue="",
+                did=did,
+                caller=caller,
+                arrived_at=at,
+                ended_at=at,
+                outcome=InboundOutcome.REFUSED,
+                wait_s=0.0,
+            )
+        )
 
     def need_ami(self) -> AmiClient:
         if self.ami is None:

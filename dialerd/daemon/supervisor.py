@@ -19,6 +19,7 @@ import structlog
 
 from dialerd.core import events as ev
 from dialerd.core import views
+from dialerd.core.state import QueueRun
 from dialerd.daemon.shell import Shell
 
 log = structlog.get_logger("dialerd")
@@ -104,9 +105,20 @@ def parse_command(c: Mapping[str, Any]) -> SupervisorCommand:
     raise CommandError(f"unknown command {_show(kind)}")
 
 
+def _queue_mark(q: QueueRun) -> tuple[object, ...]:
+    """What an event can change in a queue's published state (the rest,
+    clocks and agents, goes out on the timer)."""
+    st = q.stats
+    head = q.waiting[0] if q.waiting else None
+    return (q.removed, id(q.cfg), len(q.waiting), head, st.offered, st.answered, st.abandoned,
+            st.abandoned_short, st.fallbacks, st.callbacks, q.today.day)  # fmt: skip
+
+
 class Supervisor:
     def __init__(self, shell: Shell) -> None:
         self.shell = shell
+        #: each queue's :func:`_queue_mark` when its state last went out
+        self._queue_marks: dict[str, tuple[object, ...]] = {}
 
     # ------------------------------------------------------------ commands
 
@@ -162,8 +174,26 @@ class Supervisor:
                 sh.mqtt.publish(f"campaign/{name}/state", state, retain=True)
             if sh.metrics is not None:
                 sh.metrics.campaign_state(name, state)
+        self.publish_queues()
         if sh.metrics is not None:
             sh.metrics.ami_up.set(0 if sh.ami_down_reason else 1)
+
+    def publish_queues(self, changed_only: bool = False) -> None:
+        """Each inbound queue's state: retained on ``queue/<name>/state``
+        and in the metrics. ``changed_only``: only the queues an event
+        changed (a caller arrived, was answered, hung up, fell back)."""
+        sh = self.shell
+        now = sh.clock()
+        for name, q in list(sh.core.queues.items()):
+            mark = _queue_mark(q)
+            if changed_only and self._queue_marks.get(name) == mark:
+                continue
+            self._queue_marks[name] = mark
+            state = views.queue_state(sh.core, name, now)
+            if sh.mqtt is not None:
+                sh.mqtt.publish(f"queue/{name}/state", state, retain=True)
+            if sh.metrics is not None:
+                sh.metrics.queue_state(name, state)
 
     async def state_loop(self) -> None:
         """Figures that change without an event worth one (time in state,
@@ -192,3 +222,5 @@ class Supervisor:
                     )
             case ev.CampaignPause() | ev.SetDialLevel():
                 self.publish_state()
+        if sh.core.queues:
+            self.publish_queues(changed_only=True)

@@ -76,8 +76,9 @@ Check = Callable[[StoreApi], Awaitable[Any]]
 @dataclass(slots=True)
 class Write:
     """One write owed to the store. ``run`` performs it (once per try);
-    ``done`` gets its result once it succeeds; ``about`` names it in logs
-    (ids, never a phone number)."""
+    ``done`` gets its result once it succeeds; ``rejected`` the error if
+    the store refuses it for good (its own fault, never retried); ``about``
+    names it in logs (ids, never a phone number)."""
 
     op: str
     run: Callable[[StoreApi], Awaitable[Any]]
@@ -85,6 +86,7 @@ class Write:
     done: Callable[[Any], None] | None = None
     tries: int = 0
     queued_at: float = 0.0
+    rejected: Callable[[BaseException], None] | None = None
 
 
 class StoreWriter:
@@ -264,6 +266,11 @@ class StoreWriter:
             log.error(
                 "store.write_rejected", op=w.op, error=describe(exc), write=repr(w.run), **w.about
             )
+            if w.rejected is not None:
+                try:
+                    w.rejected(exc)
+                except Exception:
+                    log.exception("store.write_rejected_failed", op=w.op, **w.about)
             return True
         self._pop(w)
         self.written += 1

@@ -46,8 +46,16 @@ DEFAULT_ROOT = Path("/var/cache/dialerd/asterisk-sid")
 ROOT_ENV = "DIALERD_ASTERISK_ROOT"
 CONF_ENV = "DIALERD_ASTERISK_CONF"
 #: packages debootstrap installs on top of minbase; the gsm prompts give the
-#: safe-harbor default and the simulated greetings something to play
-DEBOOTSTRAP_INCLUDE = "asterisk,asterisk-modules,asterisk-core-sounds-en-gsm"
+#: safe-harbor default and the simulated greetings something to play, the
+#: music-on-hold files the ``default`` class of musiconhold.conf (inbound
+#: callers on hold)
+DEBOOTSTRAP_INCLUDE = (
+    "asterisk,asterisk-modules,asterisk-core-sounds-en-gsm,asterisk-moh-opsound-gsm"
+)
+#: what a usable tree must hold, per package added after the first builds: a
+#: cache built before the package joined DEBOOTSTRAP_INCLUDE gets it installed
+#: (file checked inside the tree -> Debian package)
+LATER_PACKAGES = {"usr/share/asterisk/moh": "asterisk-moh-opsound-gsm"}
 #: inside the chroot: parent of every instance's private directories
 INSTANCE_PARENT = "/var/lib/dialerd-sb"
 #: the production AMI user (its classes and eventfilters are kept as shipped)
@@ -59,6 +67,11 @@ _PKG_DIR = Path(__file__).resolve().parent
 SIM_DIALPLAN = _PKG_DIR / "extensions_sim.conf"
 #: agent ids that get a SIP endpoint (agent-phone template) in every sandbox
 SIP_AGENTS = tuple(str(a) for a in range(7001, 7011))
+#: where a simulated carrier lives. Not 127.0.0.1: PJSIP identifies a
+#: request's endpoint by its source address before its username, and the
+#: agents' test phones send from 127.0.0.1, so a carrier identified by
+#: 127.0.0.1 would take their REGISTERs (Linux routes all of 127/8 to lo).
+CARRIER_HOST = "127.0.0.2"
 
 
 class SandboxError(RuntimeError):
@@ -82,6 +95,45 @@ def _root_usable(root: Path) -> bool:
     return (root / "usr/sbin/asterisk").exists()
 
 
+def _missing_packages(root: Path) -> list[str]:
+    """Packages of :data:`LATER_PACKAGES` whose files the tree lacks."""
+    return sorted({pkg for path, pkg in LATER_PACKAGES.items() if not any((root / path).glob("*"))})
+
+
+def _install_missing(root: Path) -> None:
+    """``apt-get install`` the later packages into an existing tree.
+
+    Why not rebuild: the cache survives between runs on a machine, and a
+    tree built before a package was added must not need deleting by hand
+    (nor a minute of debootstrap). apt inside the chroot uses the tree's own
+    sources (the mirror debootstrap chose); no host name is written here.
+    """
+    missing = _missing_packages(root)
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise SandboxError(
+            f"the Asterisk tree at {root} lacks {', '.join(missing)} and installing "
+            "needs root; run as root once (./dev setup)"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (
+        # Valid-Until: seen here, a machine clock past the Release file's
+        # validity made apt refuse the very lists debootstrap had just used
+        ["chroot", str(root), "apt-get", "-o", "Acquire::Check-Valid-Until=false", "update",
+         "-qq"],
+        ["chroot", str(root), "apt-get", "install", "-y", "-qq", "--no-install-recommends",
+         *missing],
+    ):  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+            raise SandboxError(f"{' '.join(cmd[2:])} in {root} failed ({proc.returncode}):\n{tail}")
+    still = _missing_packages(root)
+    if still:
+        raise SandboxError(f"installed {', '.join(still)} into {root} but its files are missing")
+
+
 def ensure_root(path: Path | None = None) -> Path:
     """Return a chroot with Asterisk in it, building it once if missing.
 
@@ -92,7 +144,12 @@ def ensure_root(path: Path | None = None) -> Path:
     this machine's network reaches, and no registry host is written here.
     """
     root = Path(path or os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
+    if _root_usable(root) and not _missing_packages(root):
+        return root
     if _root_usable(root):
+        with open(root.with_name(root.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one installer at a time
+            _install_missing(root)
         return root
     if os.geteuid() != 0:
         raise SandboxError(
@@ -111,6 +168,7 @@ def ensure_root(path: Path | None = None) -> Path:
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # waits while another process builds
         if _root_usable(root):  # built by whoever held the lock before us
+            _install_missing(root)
             return root
         tmp = root.with_name(root.name + ".tmp")
         if tmp.exists():
@@ -215,6 +273,7 @@ class AsteriskSandbox:
         ami_port: int | None = None,
         sip_port: int | None = None,
         carrier_port: int | None = None,
+        carrier_host: str = CARRIER_HOST,
         boot_timeout: float = 30.0,
         keep_files: bool = False,
         instance: str | None = None,
@@ -226,6 +285,10 @@ class AsteriskSandbox:
         #: UDP port of a carrier on loopback that ``trunk-out`` sends its
         #: calls to; None keeps the production (documentation) address
         self.carrier_port = carrier_port
+        #: the carrier's loopback address: its calls to us are identified as
+        #: ``trunk-out`` by this address (any port), so it must not be the
+        #: agents' phones' 127.0.0.1
+        self.carrier_host = carrier_host
         self.boot_timeout = boot_timeout
         self.keep_files = keep_files or bool(os.environ.get("DIALERD_SANDBOX_KEEP"))
         #: the production AMI user; the daemon logs in with these
@@ -421,16 +484,17 @@ class AsteriskSandbox:
         (etc / "pjsip.conf").write_text(pjsip)
         if self.carrier_port is not None:
             # the production trunk, pointed at the simulated carrier: only
-            # its address changes, every other line is as shipped
+            # its addresses change (where calls go, and whose calls are the
+            # carrier's), every other line is as shipped
             wizard = etc / "pjsip_wizard.conf"
-            wizard.write_text(
-                _replace_in_section(
-                    wizard.read_text(),
-                    "trunk-out",
-                    "remote_hosts",
-                    f"127.0.0.1:{self.carrier_port}",
-                )
+            text = _replace_in_section(
+                wizard.read_text(),
+                "trunk-out",
+                "remote_hosts",
+                f"{self.carrier_host}:{self.carrier_port}",
             )
+            text = _replace_in_section(text, "trunk-out", "identify/match", self.carrier_host)
+            wizard.write_text(text)
         # SIP agent phones for the real-softphone tests, from the production
         # template, exactly as README tells an admin to add one
         with open(etc / "pjsip_wizard.conf", "a") as f:

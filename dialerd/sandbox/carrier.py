@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from dialerd.sandbox.asterisk import free_port, tail_files
+from dialerd.sandbox.asterisk import CARRIER_HOST, tail_files
 from dialerd.sandbox.scenario import sim_number
 
 SCENARIO = Path(__file__).resolve().parent / "sipp" / "carrier.xml"
@@ -85,15 +85,17 @@ class SippCarrier:
     messages, aborted calls) go to :attr:`error_file`.
     """
 
-    host = "127.0.0.1"
-
     def __init__(
         self,
         workdir: Path | None = None,
         *,
         scenario: Path = SCENARIO,
         sipp: str | None = None,
+        host: str = CARRIER_HOST,
     ) -> None:
+        #: the carrier's address (the sandbox's ``carrier_host``): not the
+        #: agents' 127.0.0.1, see :data:`~dialerd.sandbox.asterisk.CARRIER_HOST`
+        self.host = host
         found = sipp or shutil.which("sipp")
         if found is None:
             raise CarrierError("sipp is not installed (apt-get install sip-tester)")
@@ -127,8 +129,8 @@ class SippCarrier:
         last = ""
         self.workdir.mkdir(parents=True, exist_ok=True)
         for _ in range(tries):
-            self.port = free_port(socket.SOCK_DGRAM)
-            self.media_port = free_port(socket.SOCK_DGRAM)
+            self.port = free_udp_port(self.host)
+            self.media_port = free_udp_port(self.host)
             args = [
                 self.sipp,
                 "-sf", str(self.scenario),
@@ -193,6 +195,14 @@ class SippCarrier:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def free_udp_port(host: str) -> int:
+    """A UDP port free on ``host`` (any loopback address) right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _udp_port_taken(host: str, port: int) -> bool:

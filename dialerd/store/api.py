@@ -33,6 +33,7 @@ from dialerd.core.commands import (
     AgentAction,
     PlaceCall,
     RecordDisposition,
+    RecordInbound,
     RecordOutcome,
     SkipLead,
 )
@@ -107,6 +108,35 @@ class StoredAttempt:
     cause: int | None
     detail: str
     disposition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneLead:
+    """A lead the store holds for a phone number (any campaign) and its
+    last attempt, if it had one: what an inbound caller's screen pop shows."""
+
+    lead: StoredLead
+    last_attempt: StoredAttempt | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInbound:
+    """One row of ``inbound_calls`` (see ``StoreApi.record_inbound``)."""
+
+    call_id: str
+    queue: str
+    did: str
+    caller: str
+    arrived_at: float
+    ended_at: float
+    outcome: str
+    wait_s: float
+    answered_at: float | None
+    agent_id: str | None
+    fallback: str | None
+    callback_campaign: str | None
+    cause: int | None
+    sl_within_s: int | None
 
 
 class StoreApi(Protocol):
@@ -361,3 +391,33 @@ class StoreApi(Protocol):
 
     async def campaign_names(self) -> list[str]:
         """Every campaign the store knows, sorted."""
+
+    # ------------------------------------------------------------ inbound
+
+    async def record_inbound(self, c: RecordInbound, sl_within_s: int | None = None) -> bool:
+        """One inbound call's row in ``inbound_calls`` (``c.outcome``
+        ``refused`` for an unknown DID, queue ""), with the queue's
+        service-level target ``sl_within_s`` at the time. Idempotent: a
+        second write of the same ``call_id`` changes nothing and returns
+        False."""
+
+    async def inbound_calls(
+        self, since: float | None = None, until: float | None = None
+    ) -> list[StoredInbound]:
+        """Inbound calls that arrived in [since, until) (None: unbounded), in
+        arrival order."""
+
+    async def leads_for_phone(self, phone: str, limit: int) -> list[PhoneLead]:
+        """Up to ``limit`` leads of ``phone`` (E.164) in any campaign, the
+        most recently touched first, each with its last attempt (None if it
+        was never dialed)."""
+
+    async def callback_for_phone(
+        self, campaign: str, phone: str, at: float, now: float, fields: dict[str, Any]
+    ) -> int | None:
+        """A callback a caller asked for: the campaign's lead for ``phone``
+        (created with ``fields`` if it has none) becomes a callback due at
+        ``at``, as ``set_callback`` makes one, unless it already has an
+        earlier one (kept: the callback is brought forward, never pushed
+        back). One transaction; returns the lead id, or None (nothing
+        written) while that lead is dialing. Idempotent."""

@@ -16,9 +16,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from dialerd.core.commands import RecordDisposition, RecordOutcome
+from dialerd.core.commands import RecordDisposition, RecordInbound, RecordOutcome
 from dialerd.core.models import Lead, LeadStatus
-from dialerd.store.api import StoredAttempt, StoredLead, StoreError
+from dialerd.store.api import StoredAttempt, StoredInbound, StoredLead, StoreError
 
 #: the columns :func:`stored_lead` reads, in its order
 LEAD_COLS = (
@@ -29,6 +29,12 @@ LEAD_COLS = (
 ATTEMPT_COLS = (
     "id, campaign, lead_id, phone, state, outcome, started_at, answered_at, connected_at, "
     "ended_at, agent_id, cause, detail, disposition"
+)
+#: the columns of ``inbound_calls``, in :func:`inbound_params`' and
+#: :func:`stored_inbound`'s order
+INBOUND_COLS = (
+    "call_id, queue, did, caller, arrived_at, ended_at, outcome, wait_s, answered_at, "
+    "agent_id, fallback, callback_campaign, cause, sl_within_s"
 )
 #: bytes the write probe (``check_writable``) writes: a few pages, as much as
 #: an outcome writes, so that a disk with room for less fails the probe as it
@@ -200,3 +206,39 @@ def disposition_params(
         return lead, None
     key = GLOBAL_DNC if d.dnc == "global" else d.campaign
     return lead, (key, d.phone, f"disposition:{d.code}", d.at)
+
+
+def inbound_params(c: RecordInbound, sl_within_s: int | None) -> tuple[Any, ...]:
+    """``record_inbound``'s row, in :data:`INBOUND_COLS` order."""
+    return (
+        c.call_id,
+        c.queue,
+        c.did,
+        c.caller,
+        c.arrived_at,
+        c.ended_at,
+        c.outcome.value,
+        c.wait_s,
+        c.answered_at,
+        c.agent_id,
+        c.fallback,
+        c.callback_campaign,
+        c.cause,
+        sl_within_s,
+    )
+
+
+def stored_inbound(r: Sequence[Any]) -> StoredInbound:
+    """A :class:`StoredInbound` from a row of :data:`INBOUND_COLS`."""
+    return StoredInbound(*r)
+
+
+def callback_fields(fields: dict[str, Any]) -> str:
+    """The fields JSON of a lead ``callback_for_phone`` creates."""
+    return json.dumps(fields, sort_keys=True)
+
+
+def keeps_earlier_callback(status: str, callback_at: float | None, at: float) -> bool:
+    """``callback_for_phone``: a lead already booked for a callback at or
+    before ``at`` keeps it (a callback is brought forward, never pushed back)."""
+    return status == "retry" and callback_at is not None and callback_at <= at

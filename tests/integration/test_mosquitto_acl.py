@@ -200,6 +200,7 @@ async def test_who_may_do_what(acl_broker: Any) -> None:
     bridge.publish("agent/1001/state", {"agent": "1001", "state": "ready"}, retain=True)
     bridge.publish("agent/1002/state", {"agent": "1002", "state": "ready"}, retain=True)
     bridge.publish("campaign/c1/state", {"campaign": "c1"}, retain=True)
+    bridge.publish("queue/q1/state", {"queue": "q1"}, retain=True)
     bridge.start()
     try:
         await asyncio.wait_for(bridge.connected.wait(), 10)
@@ -214,6 +215,7 @@ async def test_who_may_do_what(acl_broker: Any) -> None:
             await a1.wait_for("dialerd/agent/1001/state")
             await sup.wait_for("dialerd/agent/1002/screenpop")
             await sup.wait_for("dialerd/campaign/c1/state")
+            await sup.wait_for("dialerd/queue/q1/state")
             assert await sup.wait_for("dialerd/status") == b"online"
 
             # an agent may not command: its publish is dropped by the broker

@@ -234,3 +234,36 @@ def test_the_pacing_snapshot_carries_the_inbound_demand_shared_by_campaign() -> 
     # five arrivals in the first moments: the young estimate is scaled to
     # its warm-up time, not to a whole time constant
     assert s1.inbound_rate == 3 * s2.inbound_rate > 0
+
+
+def test_a_drain_sends_waiting_callers_to_the_fallback_and_waits_for_the_rest() -> None:
+    w = _blended()
+    w.join("1001")
+    w.arrive("in-1")
+    w.connect("in-1", "1001")
+    w.arrive("in-2")
+    out = w.do(ev.Drain(w.at(1)))
+    assert [(c.call_id, c.reason) for c in out if isinstance(c, cmd.InboundFallback)] == [
+        ("in-2", "no_agents")
+    ]
+    assert w.core.live_calls == 2  # the drain waits for both to end
+    out = w.arrive("in-3")
+    assert [c.call_id for c in out if isinstance(c, cmd.InboundFallback)] == ["in-3"]
+    for cid in ("in-1", "in-2", "in-3"):
+        w.hang_up(cid)
+    assert w.core.live_calls == 0 and len(w.of(cmd.RecordInbound)) == 3
+
+
+def test_a_resync_closes_callers_whose_channel_ended_unseen() -> None:
+    w = _blended()
+    w.join("1001")
+    w.arrive("in-1")
+    w.connect("in-1", "1001")
+    w.arrive("in-2")
+    w.at(30)
+    agent = w.agent_event("1001")
+    live = (ev.LiveCall("in-1", "PJSIP/trunk-in-1", "room", "1001"),)
+    w.do(ev.Resync(w.now, live, (agent,), ()))
+    (rec,) = w.of(cmd.RecordInbound)
+    assert (rec.call_id, rec.outcome) == ("in-2", InboundOutcome.ABANDONED)
+    assert "in-1" in w.core.inbound and w.status("1001") is AgentStatus.TALKING

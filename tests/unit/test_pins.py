@@ -34,6 +34,7 @@ from dialerd.agents import (
     verify_pin,
 )
 from dialerd.cli import main
+from dialerd.daemon.agiserver import AgiServer
 from dialerd.daemon.executor import CommandExecutor
 from dialerd.daemon.login import PhoneLogin, phone_of
 from dialerd.daemon.shell import Shell
@@ -241,13 +242,14 @@ async def _rig(
     executor = CommandExecutor(shell)
     agents_file = load_agents_file(settings.agents_file)
     login = PhoneLogin(shell, executor, lambda: agents_file)
+    server = AgiServer(shell, executor, {"login": login.session})
     with structlog.testing.capture_logs() as captured:
         async with contextlib.AsyncExitStack() as stack:
             # the store writer: agent actions are owed to it, as in the daemon
             await stack.enter_async_context(background(shell.writer.run(), "writer"))
-            await login.start(stack)
-            assert login.address is not None
-            port = int(login.address.rsplit(":", 1)[1])
+            await server.start(stack)
+            assert server.address is not None
+            port = int(server.address.rsplit(":", 1)[1])
             try:
                 yield Rig(shell, login, store, port, captured)
             finally:

@@ -558,7 +558,7 @@ def test_check_config_prints_each_queue(
     out, err = capsys.readouterr()
     assert err == ""
     assert "queue support: OK (2 DIDs, 4 agents, SL 80%/20 s)" in out
-    assert "the dialplan still refuses inbound calls" in out
+    assert "the daemon does not route inbound calls yet" in out
 
 
 def test_check_config_bad_queue_exit_1_with_file_line_field(

@@ -19,9 +19,19 @@ from typing import Any
 
 from dialerd.core.commands import SkipLead
 from dialerd.core.models import Lead
-from dialerd.store.api import LeadRow, StoredLead
+from dialerd.store.api import LeadRow, PhoneLead, StoredLead
 from dialerd.store.postgres.base import PgBase, rowcount
-from dialerd.store.rows import LEAD_COLS, MANUAL_FIELDS, check_reset, due_lead, stored_lead
+from dialerd.store.rows import (
+    ATTEMPT_COLS,
+    LEAD_COLS,
+    MANUAL_FIELDS,
+    callback_fields,
+    check_reset,
+    due_lead,
+    keeps_earlier_callback,
+    stored_attempt,
+    stored_lead,
+)
 
 #: due callbacks, earliest first, from the ``leads_callbacks`` partial index
 #: ($1 campaign, $2 now, $3 ids never to return, $4 limit)
@@ -40,6 +50,14 @@ CLAIM_HOPPER_SQL = (
     " AND next_due_at <= $2 AND id <> ALL($3::bigint[])"
     " ORDER BY priority DESC, next_due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
     "RETURNING id, phone, attempts, priority, timezone, fields, next_due_at"
+)
+#: a customer-chosen callback: due at a time, ahead of fresh leads (shared
+#: by ``set_callback`` and ``callback_for_phone``); never for a lead dialing
+#: ($1 at, $2 agent, $3 until, $4 now, $5 lead id)
+CALLBACK_SET_SQL = (
+    "UPDATE leads SET status = 'retry', next_due_at = $1, callback_at = $1, "
+    "callback_agent = $2, callback_until = $3, final_reason = NULL, updated_at = $4 "
+    "WHERE id = $5 AND status <> 'dialing'"
 )
 #: the staging table a batch is copied into (dropped at commit)
 _STAGE = "leads_import"
@@ -203,17 +221,59 @@ class LeadsMixin(PgBase):
     async def set_callback(
         self, lead_id: int, at: float, agent: str | None = None, until: float | None = None
     ) -> bool:
-        n = await self._execute(
-            "UPDATE leads SET status = 'retry', next_due_at = $1, callback_at = $1, "
-            "callback_agent = $2, callback_until = $3, final_reason = NULL, updated_at = $4 "
-            "WHERE id = $5 AND status <> 'dialing'",
-            at,
-            agent,
-            until,
-            time.time(),
-            lead_id,
-        )
+        n = await self._execute(CALLBACK_SET_SQL, at, agent, until, time.time(), lead_id)
         return n == 1
+
+    async def callback_for_phone(
+        self, campaign: str, phone: str, at: float, now: float, fields: dict[str, Any]
+    ) -> int | None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO leads (campaign, phone, priority, timezone, fields, status, "
+                "attempts, next_due_at, held, created_at, updated_at) "
+                "VALUES ($1, $2, 0, NULL, $3, 'new', 0, $4, FALSE, $5, $5) "
+                "ON CONFLICT (campaign, phone) DO NOTHING",
+                campaign,
+                phone,
+                callback_fields(fields),
+                at,
+                now,
+            )
+            r = await db.fetchrow(
+                "SELECT id, status, callback_at FROM leads "
+                "WHERE campaign = $1 AND phone = $2 FOR UPDATE",
+                campaign,
+                phone,
+            )
+            if r is None or r[1] == "dialing":
+                return None
+            lead_id = int(r[0])
+            if not keeps_earlier_callback(r[1], r[2], at):
+                await db.execute(CALLBACK_SET_SQL, at, None, None, now, lead_id)
+            return lead_id
+
+    async def leads_for_phone(self, phone: str, limit: int) -> list[PhoneLead]:
+        """A caller's leads in every campaign (the ``leads_phone`` index),
+        most recently touched first, each with its last attempt (one
+        statement: a lateral join)."""
+        if limit <= 0:
+            return []
+        cols = ", ".join(f"l.{c.strip()}" for c in LEAD_COLS.split(","))
+        acols = ", ".join(f"a.{c.strip()}" for c in ATTEMPT_COLS.split(","))
+        rows = await self._fetch(
+            f"SELECT {cols}, {acols} FROM (SELECT * FROM leads WHERE phone = $1 "
+            "ORDER BY updated_at DESC, id DESC LIMIT $2) l "
+            f"LEFT JOIN LATERAL (SELECT {ATTEMPT_COLS} FROM attempts "
+            "WHERE lead_id = l.id ORDER BY started_at DESC LIMIT 1) a ON TRUE "
+            "ORDER BY l.updated_at DESC, l.id DESC",
+            phone,
+            limit,
+        )
+        n = len(LEAD_COLS.split(","))
+        return [
+            PhoneLead(stored_lead(r[:n]), stored_attempt(r[n:]) if r[n] is not None else None)
+            for r in rows
+        ]
 
     async def recycle_leads(
         self, campaign: str, reasons: Sequence[str], finished_before: float, now: float

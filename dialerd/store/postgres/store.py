@@ -13,13 +13,14 @@ from dialerd.store.postgres.agents import AgentsMixin
 from dialerd.store.postgres.attempts import AttemptsMixin
 from dialerd.store.postgres.dnc import DncMixin
 from dialerd.store.postgres.health import HealthMixin
+from dialerd.store.postgres.inbound import InboundMixin
 from dialerd.store.postgres.leads import LeadsMixin
 
 if TYPE_CHECKING:
     from dialerd.store.api import StoreApi
 
 
-class Store(LeadsMixin, AttemptsMixin, DncMixin, AgentsMixin, HealthMixin):
+class Store(LeadsMixin, AttemptsMixin, DncMixin, AgentsMixin, HealthMixin, InboundMixin):
     """Implements :class:`dialerd.store.api.StoreApi` on PostgreSQL; also the
     read-only extras of the SQLite store that reports and tests use."""
 

@@ -17,8 +17,18 @@ from typing import Any
 
 from dialerd.core.commands import SkipLead
 from dialerd.core.models import Lead
-from dialerd.store.api import LeadRow, StoredLead
-from dialerd.store.rows import LEAD_COLS, MANUAL_FIELDS, check_reset, due_lead, stored_lead
+from dialerd.store.api import LeadRow, PhoneLead, StoredLead
+from dialerd.store.rows import (
+    ATTEMPT_COLS,
+    LEAD_COLS,
+    MANUAL_FIELDS,
+    callback_fields,
+    check_reset,
+    due_lead,
+    keeps_earlier_callback,
+    stored_attempt,
+    stored_lead,
+)
 from dialerd.store.sqlite.base import SqliteBase
 
 #: the hopper's SELECT; it must be served by the ``leads_hopper`` partial index
@@ -33,6 +43,14 @@ CALLBACK_SQL = (
     "SELECT id, phone, attempts, priority, timezone, fields, callback_agent, callback_until "
     "FROM leads WHERE campaign = ? AND held = 0 AND status = 'retry' "
     "AND callback_at IS NOT NULL AND callback_at <= ? ORDER BY callback_at LIMIT ?"
+)
+
+#: a customer-chosen callback: due at a time, ahead of fresh leads (shared
+#: by ``set_callback`` and ``callback_for_phone``); never for a lead dialing
+CALLBACK_SET_SQL = (
+    "UPDATE leads SET status = 'retry', next_due_at = ?, callback_at = ?, "
+    "callback_agent = ?, callback_until = ?, final_reason = NULL, updated_at = ? "
+    "WHERE id = ? AND status != 'dialing'"
 )
 
 
@@ -217,13 +235,55 @@ class LeadsMixin(SqliteBase):
         """A customer-chosen callback (``dialerd leads callback``): due at
         ``at``, before fresh leads; ``agent`` takes it until ``until``."""
         async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE leads SET status = 'retry', next_due_at = ?, callback_at = ?, "
-                "callback_agent = ?, callback_until = ?, final_reason = NULL, updated_at = ? "
-                "WHERE id = ? AND status != 'dialing'",
-                (at, at, agent, until, time.time(), lead_id),
-            )
+            cur = await db.execute(CALLBACK_SET_SQL, (at, at, agent, until, time.time(), lead_id))
             return cur.rowcount == 1
+
+    async def callback_for_phone(
+        self, campaign: str, phone: str, at: float, now: float, fields: dict[str, Any]
+    ) -> int | None:
+        """An inbound caller pressed 1: their lead in ``campaign`` (new if
+        none) is a callback due at ``at``, or earlier if it already was."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO leads (campaign, phone, priority, timezone, fields, status, "
+                "attempts, next_due_at, held, created_at, updated_at) "
+                "VALUES (?, ?, 0, NULL, ?, 'new', 0, ?, 0, ?, ?) "
+                "ON CONFLICT (campaign, phone) DO NOTHING",
+                (campaign, phone, callback_fields(fields), at, now, now),
+            )
+            async with db.execute(
+                "SELECT id, status, callback_at, callback_agent, callback_until FROM leads "
+                "WHERE campaign = ? AND phone = ?",
+                (campaign, phone),
+            ) as cur:
+                r = await cur.fetchone()
+            if r is None or r[1] == "dialing":
+                return None
+            lead_id = int(r[0])
+            if keeps_earlier_callback(r[1], r[2], at):
+                return lead_id
+            await db.execute(CALLBACK_SET_SQL, (at, at, None, None, now, lead_id))
+            return lead_id
+
+    async def leads_for_phone(self, phone: str, limit: int) -> list[PhoneLead]:
+        """A caller's leads in every campaign (the ``leads_phone`` index),
+        most recently touched first, each with its last attempt."""
+        if limit <= 0:
+            return []
+        rows = await self._fetchall(
+            f"SELECT {LEAD_COLS} FROM leads WHERE phone = ? ORDER BY updated_at DESC, id DESC "
+            "LIMIT ?",
+            (phone, limit),
+        )
+        out: list[PhoneLead] = []
+        for r in rows:
+            last = await self._fetchall(
+                f"SELECT {ATTEMPT_COLS} FROM attempts "
+                "WHERE lead_id = ? ORDER BY started_at DESC LIMIT 1",
+                (r[0],),
+            )
+            out.append(PhoneLead(stored_lead(r), stored_attempt(last[0]) if last else None))
+        return out
 
     async def recycle_leads(
         self, campaign: str, reasons: Sequence[str], finished_before: float, now: float

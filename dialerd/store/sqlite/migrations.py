@@ -231,4 +231,37 @@ async def _v_store_probe(conn: aiosqlite.Connection) -> None:
     )
 
 
+@upgrade_table.register("inbound_calls: one row per inbound caller; leads by phone (screen pops)")
+async def _v_inbound(conn: aiosqlite.Connection) -> None:
+    await _run(
+        conn,
+        # one row per caller the dialplan announced (and per unknown-DID call
+        # the FastAGI handler refused): whatever became of it. Times are epoch
+        # seconds; sl_within_s is the queue's service-level target when the
+        # call ended, so reports need no configuration to judge it
+        """CREATE TABLE inbound_calls (
+            call_id           TEXT PRIMARY KEY,
+            queue             TEXT NOT NULL,
+            did               TEXT NOT NULL,
+            caller            TEXT NOT NULL,
+            arrived_at        REAL NOT NULL,
+            ended_at          REAL NOT NULL,
+            outcome           TEXT NOT NULL CHECK (outcome IN
+                              ('answered', 'abandoned', 'callback', 'fallback', 'refused')),
+            wait_s            REAL NOT NULL,
+            answered_at       REAL,
+            agent_id          TEXT,
+            fallback          TEXT,
+            callback_campaign TEXT,
+            cause             INTEGER,
+            sl_within_s       INTEGER
+        )""",
+        "CREATE INDEX inbound_calls_arrived ON inbound_calls (arrived_at)",
+        "CREATE INDEX inbound_calls_queue ON inbound_calls (queue, arrived_at)",
+        "CREATE INDEX inbound_calls_agent ON inbound_calls (agent_id, arrived_at)",
+        # an inbound caller's screen pop finds their leads in every campaign
+        "CREATE INDEX leads_phone ON leads (phone)",
+    )
+
+
 MIGRATIONS = upgrade_table.migrations

@@ -13,13 +13,14 @@ from dialerd.store.sqlite.agents import AgentsMixin
 from dialerd.store.sqlite.attempts import AttemptsMixin
 from dialerd.store.sqlite.dnc import DncMixin
 from dialerd.store.sqlite.health import HealthMixin
+from dialerd.store.sqlite.inbound import InboundMixin
 from dialerd.store.sqlite.leads import LeadsMixin
 
 if TYPE_CHECKING:
     from dialerd.store.api import StoreApi
 
 
-class Store(LeadsMixin, AttemptsMixin, DncMixin, AgentsMixin, HealthMixin):
+class Store(LeadsMixin, AttemptsMixin, DncMixin, AgentsMixin, HealthMixin, InboundMixin):
     """Implements :class:`dialerd.store.api.StoreApi`; also the importer's
     bulk insert and the read-only queries of reports and tests."""
 
