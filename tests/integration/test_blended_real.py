@@ -229,8 +229,11 @@ async def test_inbound_callers_and_a_predictive_campaign_share_the_agents(
     # --- the 2 s rule: no customer heard the safe-harbor message while an
     # inbound caller was being put in a room (Asterisk's own timestamps)
     caller_joins = sorted(float(joins[u].get("Timestamp")) for u in support if u in joins)
-    answers = {s.get("Attempt"): float(s.get("Timestamp"))
-               for s in rec.named("UserEvent") if s.get("UserEvent") == "DialerAnswered"}  # fmt: skip
+    answers = {
+        s.get("Attempt"): float(s.get("Timestamp"))
+        for s in rec.named("UserEvent")
+        if s.get("UserEvent") == "DialerAnswered"
+    }
     harbors = [s for s in rec.named("UserEvent") if s.get("UserEvent") == "DialerSafeHarbor"]
     taken = [
         h.get("Attempt")
