@@ -51,6 +51,14 @@ CLAIM_HOPPER_SQL = (
     " ORDER BY priority DESC, next_due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
     "RETURNING id, phone, attempts, priority, timezone, fields, next_due_at"
 )
+#: one lead added unless the campaign has the phone already (an agent's
+#: manual dial, an inbound caller's callback): $1 campaign, $2 phone,
+#: $3 timezone, $4 fields, $5 next_due_at, $6 held, $7 now
+ADD_LEAD_SQL = (
+    "INSERT INTO leads (campaign, phone, priority, timezone, fields, status, "
+    "attempts, next_due_at, held, created_at, updated_at) "
+    "VALUES ($1, $2, 0, $3, $4, 'new', 0, $5, $6, $7, $7) ON CONFLICT (campaign, phone) DO NOTHING"
+)
 #: a customer-chosen callback: due at a time, ahead of fresh leads (shared
 #: by ``set_callback`` and ``callback_for_phone``); never for a lead dialing
 #: ($1 at, $2 agent, $3 until, $4 now, $5 lead id)
@@ -112,17 +120,7 @@ class LeadsMixin(PgBase):
         self, campaign: str, phone: str, timezone: str | None, now: float
     ) -> Lead | None:
         async with self._tx() as db:
-            await db.execute(
-                "INSERT INTO leads (campaign, phone, priority, timezone, fields, status, "
-                "attempts, next_due_at, held, created_at, updated_at) "
-                "VALUES ($1, $2, 0, $3, $4, 'new', 0, $5, TRUE, $5, $5) "
-                "ON CONFLICT (campaign, phone) DO NOTHING",
-                campaign,
-                phone,
-                timezone,
-                MANUAL_FIELDS,
-                now,
-            )
+            await db.execute(ADD_LEAD_SQL, campaign, phone, timezone, MANUAL_FIELDS, now, True, now)
             r = await db.fetchrow(
                 "SELECT id, phone, attempts, priority, timezone, fields, status FROM leads "
                 "WHERE campaign = $1 AND phone = $2 FOR UPDATE",
@@ -229,15 +227,7 @@ class LeadsMixin(PgBase):
     ) -> int | None:
         async with self._tx() as db:
             await db.execute(
-                "INSERT INTO leads (campaign, phone, priority, timezone, fields, status, "
-                "attempts, next_due_at, held, created_at, updated_at) "
-                "VALUES ($1, $2, 0, NULL, $3, 'new', 0, $4, FALSE, $5, $5) "
-                "ON CONFLICT (campaign, phone) DO NOTHING",
-                campaign,
-                phone,
-                callback_fields(fields),
-                at,
-                now,
+                ADD_LEAD_SQL, campaign, phone, None, callback_fields(fields), at, False, now
             )
             r = await db.fetchrow(
                 "SELECT id, status, callback_at FROM leads "

@@ -45,6 +45,14 @@ CALLBACK_SQL = (
     "AND callback_at IS NOT NULL AND callback_at <= ? ORDER BY callback_at LIMIT ?"
 )
 
+#: one lead added unless the campaign has the phone already (an agent's
+#: manual dial, an inbound caller's callback): (campaign, phone, timezone,
+#: fields, next_due_at, held, created_at, updated_at)
+ADD_LEAD_SQL = (
+    "INSERT INTO leads (campaign, phone, priority, timezone, fields, status, "
+    "attempts, next_due_at, held, created_at, updated_at) "
+    "VALUES (?, ?, 0, ?, ?, 'new', 0, ?, ?, ?, ?) ON CONFLICT (campaign, phone) DO NOTHING"
+)
 #: a customer-chosen callback: due at a time, ahead of fresh leads (shared
 #: by ``set_callback`` and ``callback_for_phone``); never for a lead dialing
 CALLBACK_SET_SQL = (
@@ -114,11 +122,7 @@ class LeadsMixin(SqliteBase):
         hopper leaves it alone. None if it is in a call right now."""
         async with self._tx() as db:
             await db.execute(
-                "INSERT INTO leads (campaign, phone, priority, timezone, fields, status, "
-                "attempts, next_due_at, held, created_at, updated_at) "
-                "VALUES (?, ?, 0, ?, ?, 'new', 0, ?, 1, ?, ?) "
-                "ON CONFLICT (campaign, phone) DO NOTHING",
-                (campaign, phone, timezone, MANUAL_FIELDS, now, now, now),
+                ADD_LEAD_SQL, (campaign, phone, timezone, MANUAL_FIELDS, now, 1, now, now)
             )
             async with db.execute(
                 "SELECT id, phone, attempts, priority, timezone, fields, status FROM leads "
@@ -245,11 +249,7 @@ class LeadsMixin(SqliteBase):
         none) is a callback due at ``at``, or earlier if it already was."""
         async with self._tx() as db:
             await db.execute(
-                "INSERT INTO leads (campaign, phone, priority, timezone, fields, status, "
-                "attempts, next_due_at, held, created_at, updated_at) "
-                "VALUES (?, ?, 0, NULL, ?, 'new', 0, ?, 0, ?, ?) "
-                "ON CONFLICT (campaign, phone) DO NOTHING",
-                (campaign, phone, callback_fields(fields), at, now, now),
+                ADD_LEAD_SQL, (campaign, phone, None, callback_fields(fields), at, 0, now, now)
             )
             async with db.execute(
                 "SELECT id, status, callback_at, callback_agent, callback_until FROM leads "
