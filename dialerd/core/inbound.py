@@ -23,7 +23,7 @@ Every caller the core sees ends in exactly one ``RecordInbound``.
 from __future__ import annotations
 
 from dialerd.campaign.queues import Fallback, served_by
-from dialerd.core import agents, state
+from dialerd.core import agents, dispositions, state
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.context import CoreContext
@@ -354,6 +354,8 @@ def _free_agent(cx: CoreContext, icall: InboundCall, now: float, talked: bool) -
     agent.call = None
     agents.busy_end(cx, agent, now, observe=talked and agent.status is AgentStatus.TALKING)
     if agent.status is AgentStatus.TALKING:
+        agent.last_call = None
+        agent.last_inbound = (icall.call_id, icall.queue, icall.caller)
         agent.calls += 1
         agent.inbound_calls += 1
         if icall.connected_at is not None:
@@ -361,5 +363,9 @@ def _free_agent(cx: CoreContext, icall: InboundCall, now: float, talked: bool) -
             agent.inbound_talk_s += now - icall.connected_at
         run = cx.run_of(agent)
         agents.start_wrap(cx, agent, run.cfg.wrap_up_s if run is not None else 0.0, now)
+        if agent.pending_dispo is not None:
+            key, minutes = agent.pending_dispo  # pressed while still talking
+            agent.pending_dispo = None
+            dispositions.dispose(cx, agent, key, minutes, now)
     elif agent.status is AgentStatus.RESERVED:
         agents.make_ready(cx, agent, now)

@@ -48,10 +48,18 @@ class InboundMixin(SqliteBase):
             )
             return cur.rowcount == 1
 
+    async def dispose_inbound(self, call_id: str, code: str, at: float) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE inbound_calls SET disposition = ?, disposed_at = ? WHERE call_id = ?",
+                (code, at, call_id),
+            )
+            return cur.rowcount == 1
+
     async def inbound_calls(
         self, since: float | None = None, until: float | None = None
     ) -> list[StoredInbound]:
-        sql = f"SELECT {_INBOUND_COLS} FROM inbound_calls WHERE 1 = 1"
+        sql = f"SELECT {_INBOUND_COLS}, disposition FROM inbound_calls WHERE 1 = 1"
         params: list[Any] = []
         if since is not None:
             sql += " AND arrived_at >= ?"
