@@ -111,7 +111,7 @@ def drain(cx: CoreContext) -> None:
 def snapshot(cx: CoreContext, name: str, now: float) -> PacingSnapshot:
     r = cx.campaigns[name]
     r.trk.advance(now)
-    in_waiting, in_rate = inbound.demand(cx, r, now) if cx.queues else (0.0, 0.0)
+    in_waiting, in_rate, in_busy = inbound.demand(cx, r, now) if cx.queues else (0.0, 0.0, 0)
     return PacingSnapshot(
         now=now,
         agents_logged_in=len(r.agents),
@@ -128,6 +128,7 @@ def snapshot(cx: CoreContext, name: str, now: float) -> PacingSnapshot:
         abandon_target=r.cfg.abandon_target,
         inbound_waiting=in_waiting,
         inbound_rate=in_rate,
+        inbound_busy=in_busy,
     )
 
 

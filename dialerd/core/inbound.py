@@ -267,11 +267,14 @@ def fallback(cx: CoreContext, q: QueueRun, icall: InboundCall, reason: str, now:
 
 
 # ------------------------------------------------------------------ pacing
-def demand(cx: CoreContext, run: CampaignRun, now: float) -> tuple[float, float]:
+def demand(cx: CoreContext, run: CampaignRun, now: float) -> tuple[float, float, int]:
     """The inbound demand on ``run``'s agents: callers waiting now and
     arrivals per second, each queue's share by the part of its logged-in
-    agents that work for ``run`` (callers go to whoever frees first)."""
+    agents that work for ``run`` (callers go to whoever frees first); and
+    how many of ``run``'s agents are on an inbound call (reserved for one
+    or talking), which VICIdial's blended rule counts as calls in progress."""
     waiting = rate = 0.0
+    busy = 0
     name = run.cfg.name
     for q in cx.queues.values():
         if name not in q.campaigns or (q.removed and not q.waiting):
@@ -284,13 +287,15 @@ def demand(cx: CoreContext, run: CampaignRun, now: float) -> tuple[float, float]
             total += 1
             if agent.campaign == name:
                 mine += 1
+                if agent.call is not None and agent.call in cx.inbound:
+                    busy += 1
         if not total or not mine:
             continue
         share = mine / total
         waiting += len(q.waiting) * share
         if not q.removed:
             rate += q.arrivals.rate(now) * share
-    return waiting, rate
+    return waiting, rate, busy
 
 
 # ------------------------------------------------------------------ helpers
