@@ -57,12 +57,38 @@ class PacingSnapshot:
     inbound_rate: float = 0.0
     #: blended: this campaign's agents on an inbound call (reserved or talking)
     inbound_busy: int = 0
+    #: blended: how long the longest-waiting caller of these queues has waited
+    inbound_oldest_wait_s: float = 0.0
+    #: blended, since the queues were loaded (cumulative: a policy that wants
+    #: a recent service level differences them): callers answered within the
+    #: target, and callers the level counts (answered, abandoned after
+    #: ``within_s``, sent to a fallback)
+    inbound_sl_met: int = 0
+    inbound_sl_counted: int = 0
+    #: the strictest target of these queues: share, and seconds (0: no queue)
+    inbound_sl_target: float = 0.0
+    inbound_within_s: float = 0.0
 
     @property
     def inbound_now(self) -> int:
         """Waiting callers as whole agents they claim (a share rounds up:
         a caller is served by one agent, never by part of one)."""
         return math.ceil(self.inbound_waiting - 1e-9)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundDemand:
+    """What the inbound queues ask of one campaign's agents (filled by the
+    core's ``inbound.demand``; the snapshot's ``inbound_*`` fields)."""
+
+    waiting: float = 0.0
+    rate: float = 0.0
+    busy: int = 0
+    oldest_wait_s: float = 0.0
+    sl_met: int = 0
+    sl_counted: int = 0
+    sl_target: float = 0.0
+    within_s: float = 0.0
 
 
 class Policy(Protocol):
