@@ -22,6 +22,13 @@ Decision (on every event the core sees, not on a timer):
    are ``aim x target`` of answers; guards shrink it as the abandon headroom
    of the last hour and of the 30-day window runs out.
 
+Blended (inbound queues answered by the same agents): the callers waiting
+and the arrivals expected over each horizon point are subtracted from the
+free agents, and the progressive floor is lowered by the callers expected
+within a new call's mean time to answer (a caller may take the ready agent
+a call was placed for). An optional service-level guard and a hold rule
+are built and off (measured in docs/pacing.md, "Blended").
+
 Cold start: progressive until the estimators have seen enough (answers,
 ring outcomes, completed talks). Then, while the 30-day window does not
 allow a single abandon (target x live answers < 1, all shift long for a
@@ -108,9 +115,6 @@ class Predictive:
         self.floor_arrivals = True
         #: ... counted as ``ceil(expected - slack)`` agents (0.5: rounded)
         self.floor_slack = 0.5
-        #: ... and with this slack while a guard brakes the threshold
-        self.floor_slack_braking = 0.5
-        self._braking = False
         #: seconds taken off the earliest answer and added to the latest one
         #: seen when counting calls that cannot abandon
         self.certain_margin_s = 0.5
@@ -187,7 +191,6 @@ class Predictive:
             if step < 0 or g >= 0.999:
                 self.log_theta += step
             self.log_theta = min(max(self.log_theta, math.log(1e-3)), math.log(0.6))
-        self._braking = g < 0.5
         return math.exp(self.log_theta) * g
 
     # -------------------------------------------------------------- blended
@@ -213,8 +216,7 @@ class Predictive:
         off = math.ceil(self.in_reserve - 1e-9)
         if self.floor_arrivals and t is not None and s.inbound_rate > 0:
             horizon = t.ring_est.mean_answer_time() + t.connect_deadline_s
-            slack = self.floor_slack_braking if self._braking else self.floor_slack
-            off += max(math.ceil(s.inbound_rate * horizon - slack), 0)
+            off += max(math.ceil(s.inbound_rate * horizon - self.floor_slack), 0)
         return False, off
 
     # ------------------------------------------------------------- decision

@@ -281,3 +281,31 @@ def test_hold_rule_places_nothing_while_a_caller_has_waited_too_long() -> None:
     p.hold_wait_share = 0.5
     assert p.calls_to_place(_queue_snap(t, inbound_oldest_wait_s=11.0)) == 0
     assert p.calls_to_place(_queue_snap(t, inbound_oldest_wait_s=9.0)) > 0
+
+
+def test_cli_compares_the_blended_policies_on_a_blended_scenario(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+    import json
+    from pathlib import Path
+
+    from dialerd.cli import simulate as cli
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "scenarios" / "blended-20.yaml"
+    ap = argparse.ArgumentParser()
+    cli.add_parser(ap.add_subparsers())
+    args = ap.parse_args(
+        ["simulate", "--scenario", str(path), "--agents", "5", "--hours", "0.25", "--compare",
+         "--json"]
+    )  # fmt: skip
+    assert cli.run(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert list(doc["policies"]) == list(cli.BLENDED)
+    for p in doc["policies"].values():
+        b = p["blended"]
+        assert b["offered"] > 0 and b["service_level"] is not None
+    # a blended baseline on an outbound-only scenario is refused, not run
+    ref = path.with_name("reference.yaml")
+    args = ap.parse_args(["simulate", "--scenario", str(ref), "--policy", "reserve"])
+    assert cli.run(args) == 2
