@@ -277,7 +277,8 @@ def demand(cx: CoreContext, run: CampaignRun, now: float) -> InboundDemand:
     the longest wait now, the queues' service-level counts so far and their
     strictest target (for a policy that guards the level)."""
     waiting = rate = oldest = 0.0
-    busy = met = counted = 0
+    busy: set[str] = set()
+    met = counted = 0
     target = within = 0.0
     name = run.cfg.name
     for q in cx.queues.values():
@@ -292,7 +293,7 @@ def demand(cx: CoreContext, run: CampaignRun, now: float) -> InboundDemand:
             if agent.campaign == name:
                 mine += 1
                 if agent.call is not None and agent.call in cx.inbound:
-                    busy += 1
+                    busy.add(a)  # (an agent of two queues counts once)
         if not total or not mine:
             continue
         share = mine / total
@@ -307,7 +308,7 @@ def demand(cx: CoreContext, run: CampaignRun, now: float) -> InboundDemand:
         sl = q.cfg.service_level
         target = max(target, sl.percent / 100.0)
         within = sl.within_s if within == 0.0 else min(within, sl.within_s)
-    return InboundDemand(waiting, rate, busy, oldest, met, counted, target, within)
+    return InboundDemand(waiting, rate, len(busy), oldest, met, counted, target, within)
 
 
 # ------------------------------------------------------------------ helpers

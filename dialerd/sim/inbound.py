@@ -396,7 +396,9 @@ class InboundWorld:
         now = w.now
         if isinstance(c, cmd.Redirect):
             caller = self.callers[c.attempt_id]
-            if caller.state != "waiting":
+            # ("redirecting": the core took the caller back from an agent
+            # who left and picked another; the latest agent is joined)
+            if caller.state not in ("waiting", "redirecting"):
                 w.at(now + 0.005, self.core_kind, ("redirect_failed", c.attempt_id))
                 return
             caller.state = "redirecting"
@@ -415,7 +417,8 @@ class InboundWorld:
             self._next_cb += 1
             self.callback_leads += 1
             w.lead_phone[lid] = c.phone
-            heapq.heappush(w.retry_heap, (c.at + self.cfg.queues[0].callback_due_s, lid, 0))
+            due = next(q.callback_due_s for q in self.cfg.queues if q.name == c.queue)
+            heapq.heappush(w.retry_heap, (c.at + due, lid, 0))
         elif isinstance(c, cmd.RecordInbound):
             self._record(c)
 

@@ -309,3 +309,18 @@ def test_cli_compares_the_blended_policies_on_a_blended_scenario(
     ref = path.with_name("reference.yaml")
     args = ap.parse_args(["simulate", "--scenario", str(ref), "--policy", "reserve"])
     assert cli.run(args) == 2
+
+
+def test_an_agent_of_two_queues_on_a_call_counts_once_as_busy() -> None:
+    w = CoreHarness(campaign(dial_mode="progressive", agents=["1001"]))
+    w.queues(queue("q1"), queue("q2", dids=["+442071234568"]))
+    w.join("1001")
+    w.arrive("in-1", queue="q2")
+    w.connect("in-1", "1001")
+    w.arrive("in-2", queue="q1")  # waits
+    s = w.core.snapshot("c1", w.now)
+    assert s.inbound_busy == 1 and s.inbound_waiting == 1.0
+    assert s.inbound_sl_counted == 1 and s.inbound_sl_met == 1
+    assert s.inbound_sl_target == 0.8 and s.inbound_within_s == 20.0
+    w.at(12.5)
+    assert w.core.snapshot("c1", w.now).inbound_oldest_wait_s == 12.5
