@@ -14,10 +14,9 @@ Loading a directory and checking it against the campaigns is
 ``queue_loader``'s: what a queue file may say is one question, whether it
 agrees with the rest of the configuration another.
 
-What is NOT here: routing an inbound call. The dialplan's call path exists
-(``[dialer-inbound]``) and ``dialerd.daemon.inbound_agi`` answers its
-question from these models, but the daemon does not serve it yet; these
-files are validated only (README, "Not done yet").
+Routing a caller is the core's (``dialerd.core.inbound``); the daemon loads
+these files (``dialerd.daemon.queues``) and answers the dialplan's question
+about a DID from them (``dialerd.daemon.inbound_agi``).
 """
 
 from __future__ import annotations

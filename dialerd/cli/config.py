@@ -69,10 +69,5 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
         err(describe(e, "warning"))
     for q in sorted(queues.queues.values(), key=lambda q: q.name):
         print(summary(q, campaigns))
-    if queues.queues:
-        print(
-            f"{settings.queues_dir}: note: inbound queues are validated only; "
-            "the daemon does not route inbound calls yet"
-        )
     failed = failed or bool(queues.errors)
     return 1 if failed else 0

@@ -29,9 +29,17 @@ DESCRIPTION = """\
 
 A progress bar goes to stderr, the table to stdout; ``--json`` prints one
 JSON object instead of the table.
+
+A blended scenario (one with ``inbound`` queues) compares ``predictive``
+with the blended baselines ``vicidial-blended`` (VICIdial's dial level with
+inbound calls counted and inbound_queue_no_dial) and ``reserve`` (agents
+kept for inbound by Erlang C, the rest predictive), and adds the inbound
+figures: service level, its worst hour, ASA, inbound abandons.
 """
 
 POLICIES = ("progressive", "ratio", "vicidial", "soonfree", "predictive")
+#: the policies ``--compare`` runs on a blended scenario
+BLENDED = ("predictive", "vicidial-blended", "reserve")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -44,7 +52,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--scenario", required=True, help="scenario YAML (see docs/pacing.md)")
     # preview is not in --compare: its agents choose each call (the scenario's
     # agents.preview_think_s), so it answers a different question
-    p.add_argument("--policy", default="predictive", choices=(*POLICIES, "preview"))
+    p.add_argument("--policy", default="predictive", choices=(*POLICIES, "preview", *BLENDED[1:]))
     p.add_argument("--compare", action="store_true", help="run every policy on the same seeds")
     p.add_argument("--seed", type=int, default=None, help="first seed (default: the scenario's)")
     p.add_argument("--seeds", type=int, default=1, help="how many consecutive seeds")
@@ -69,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bad file: say why, no traceback
         print(f"dialerd simulate: {exc}", file=sys.stderr)
         return 2
-    policies = list(POLICIES) if args.compare else [args.policy]
+    if args.policy in BLENDED[1:] and sc.inbound is None:
+        print(f"dialerd simulate: {args.policy} needs a scenario with inbound queues",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    every = BLENDED if sc.inbound is not None else POLICIES
+    policies = list(every) if args.compare else [args.policy]
     first_seed = sc.seed if args.seed is None else args.seed
     seeds = [first_seed + i for i in range(max(1, args.seeds))]
     err = Console(stderr=True)
@@ -115,20 +128,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     con = Console()
     if not con.is_terminal:
-        con = Console(width=140)
+        con = Console(width=140 if sc.inbound is None else 190)
     lim = doc["physical_limit"]
     title = (
         f"{sc.name}: {sc.agents.count} agents, {sc.duration_s / 3600:.1f} h, seeds {seeds}; "
         f"physical limit {lim:.1%}" + (" (line-limited)" if doc["line_limited"] else "")
     )
     table = Table(title=title)
-    for col in (
+    cols = [
         "policy", "talk share", "% of limit", "talk min/agent-h", "abandon",
         "worst hour", "wait/call s", "dials", "answered", "abandoned",
-    ):  # fmt: skip
+    ]  # fmt: skip
+    if sc.inbound is not None:
+        cols += ["inbound SL", "worst hour SL", "ASA s", "in abandons", "fallbacks"]
+    for col in cols:
         table.add_column(col, justify="right" if col != "policy" else "left")
     for p, s in summary.items():
-        table.add_row(
+        row = [
             p,
             f"{s['talk_share']:.1%}",
             f"{s['share_of_limit']:.1%}",
@@ -139,10 +155,24 @@ def run(args: argparse.Namespace) -> int:
             str(s["dials"]),
             str(s["answered"]),
             str(s["abandoned"]),
-        )
+        ]
+        b = s.get("blended")
+        if b is not None:
+            row += [
+                _pct(b["service_level"]),
+                _pct(b["worst_hour_service_level"]),
+                "-" if b["asa_s"] is None else f"{b['asa_s']:.1f}",
+                str(b["abandoned"] + b["abandoned_short"]),
+                str(b["fallbacks"]),
+            ]
+        table.add_row(*row)
     con.print(table)
     con.print(
         f"simulated {sim_hours:.1f} shift-hours in {wall:.1f} s "
         f"({doc['speed_sim_hours_per_wall_s']} simulated hours per second)"
     )
     return 0
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"

@@ -328,6 +328,7 @@ def finish(cx: CoreContext, call: Call, outcome: Outcome, now: float, detail: st
         agents.busy_end(cx, agent, now, observe=agent.status is AgentStatus.TALKING)
         if agent.status is AgentStatus.TALKING:
             agent.last_call = (call.attempt_id, call.lead, call.campaign)
+            agent.last_inbound = None
             agent.calls += 1
             if call.connected_at is not None:
                 agent.talk_s += now - call.connected_at

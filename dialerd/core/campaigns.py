@@ -13,7 +13,7 @@ from dialerd.campaign.model import Campaign, DialMode
 from dialerd.core import agents, calls, hopper, inbound, preview, state
 from dialerd.core.context import CoreContext
 from dialerd.core.state import CampaignRun
-from dialerd.pacing.policies import PacingSnapshot
+from dialerd.pacing.policies import InboundDemand, PacingSnapshot
 from dialerd.pacing.registry import make_policy
 
 
@@ -110,10 +110,13 @@ def drain(cx: CoreContext, now: float) -> None:
 
 
 # ------------------------------------------------------------------ pacing
+_NO_INBOUND = InboundDemand()
+
+
 def snapshot(cx: CoreContext, name: str, now: float) -> PacingSnapshot:
     r = cx.campaigns[name]
     r.trk.advance(now)
-    in_waiting, in_rate = inbound.demand(cx, r, now) if cx.queues else (0.0, 0.0)
+    d = inbound.demand(cx, r, now) if cx.queues else _NO_INBOUND
     return PacingSnapshot(
         now=now,
         agents_logged_in=len(r.agents),
@@ -128,8 +131,14 @@ def snapshot(cx: CoreContext, name: str, now: float) -> PacingSnapshot:
         dial_ratio=r.cfg.dial_ratio,
         tracker=r.tracker,
         abandon_target=r.cfg.abandon_target,
-        inbound_waiting=in_waiting,
-        inbound_rate=in_rate,
+        inbound_waiting=d.waiting,
+        inbound_rate=d.rate,
+        inbound_busy=d.busy,
+        inbound_oldest_wait_s=d.oldest_wait_s,
+        inbound_sl_met=d.sl_met,
+        inbound_sl_counted=d.sl_counted,
+        inbound_sl_target=d.sl_target,
+        inbound_within_s=d.within_s,
     )
 
 

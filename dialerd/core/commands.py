@@ -234,6 +234,24 @@ class InboundPop:
 
 
 @dataclass(frozen=True, slots=True)
+class DisposeInbound:
+    """An agent's disposition of an inbound caller: the code goes on the
+    caller's row; ``dnc`` ("campaign" or "global") adds the caller's number
+    to that list; ``callback_at``: a callback lead for the caller in
+    ``campaign`` (the agent's), due then."""
+
+    call_id: str
+    queue: str
+    campaign: str
+    caller: str
+    agent_id: str
+    code: str
+    at: float
+    dnc: str | None = None
+    callback_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RecordInbound:
     """An inbound call ended: one row per call, whatever became of it.
     ``answered_at``: the caller joined an agent's room; ``wait_s``: from
@@ -273,6 +291,7 @@ Command = (
     | AgentAction
     | InboundFallback
     | MakeCallback
+    | DisposeInbound
     | InboundPop
     | RecordInbound
 )

@@ -20,6 +20,8 @@ from dialerd.rules.dispositions import decide_disposition, find
 def dispose(cx: CoreContext, agent: Agent, key: str, minutes: int | None, now: float) -> str | None:
     """Record the disposition of the agent's last call; its code, or None
     when there is no call to dispose or the key means nothing."""
+    if agent.last_inbound is not None:
+        return _dispose_inbound(cx, agent, key, minutes, now)
     if agent.last_call is None:
         return None
     attempt_id, lead, campaign = agent.last_call
@@ -59,4 +61,37 @@ def dispose(cx: CoreContext, agent: Agent, key: str, minutes: int | None, now: f
         )
     if agent.status is AgentStatus.WRAP:
         agents.make_ready(cx, agent, now)  # the disposition ends the wrap-up
+    return dispo.code
+
+
+def _dispose_inbound(
+    cx: CoreContext, agent: Agent, key: str, minutes: int | None, now: float
+) -> str | None:
+    """An inbound caller has no lead of their own: the code goes on their
+    row, a do-not-call code blocks their number, a callback code makes a
+    callback lead for them in the agent's campaign (its dispositions are
+    the keys the agent knows)."""
+    assert agent.last_inbound is not None
+    run = cx.run_of(agent)
+    if run is None:
+        return None
+    dispo = find(run.cfg.compliance.dispositions, dtmf=key)
+    if dispo is None:
+        return None
+    call_id, queue, caller = agent.last_inbound
+    agent.last_inbound = None
+    cb_at = now + minutes * 60 if minutes else None
+    d = decide_disposition(dispo, 0, 1, now, callback_at=cb_at)
+    campaign = run.cfg.name
+    callback = d.lead.next_due_at if dispo.callback and caller else None
+    dnc = d.dnc.value if d.dnc is not None and caller else None
+    cx.emit(
+        cmd.DisposeInbound(
+            call_id, queue, campaign, caller, agent.id, dispo.code, now, dnc, callback
+        )
+    )
+    if dnc is not None:
+        cx.dnc.add(caller, None if dnc == "global" else campaign, f"disposition:{dispo.code}")
+    if agent.status is AgentStatus.WRAP:
+        agents.make_ready(cx, agent, now)
     return dispo.code

@@ -23,12 +23,13 @@ Every caller the core sees ends in exactly one ``RecordInbound``.
 from __future__ import annotations
 
 from dialerd.campaign.queues import Fallback, served_by
-from dialerd.core import agents, state
+from dialerd.core import agents, dispositions, state
 from dialerd.core import commands as cmd
 from dialerd.core import events as ev
 from dialerd.core.context import CoreContext
 from dialerd.core.models import AgentStatus, InboundOutcome, InboundState
 from dialerd.core.state import CampaignRun, InboundCall, QueueRun
+from dialerd.pacing.policies import InboundDemand
 
 _S = InboundState
 #: a caller whose Redirect failed this many times is let go (the channel is
@@ -283,11 +284,18 @@ def drain(cx: CoreContext, now: float) -> None:
 
 
 # ------------------------------------------------------------------ pacing
-def demand(cx: CoreContext, run: CampaignRun, now: float) -> tuple[float, float]:
+def demand(cx: CoreContext, run: CampaignRun, now: float) -> InboundDemand:
     """The inbound demand on ``run``'s agents: callers waiting now and
     arrivals per second, each queue's share by the part of its logged-in
-    agents that work for ``run`` (callers go to whoever frees first)."""
-    waiting = rate = 0.0
+    agents that work for ``run`` (callers go to whoever frees first); how
+    many of ``run``'s agents are on an inbound call (reserved for one or
+    talking), which VICIdial's blended rule counts as calls in progress;
+    the longest wait now, the queues' service-level counts so far and their
+    strictest target (for a policy that guards the level)."""
+    waiting = rate = oldest = 0.0
+    busy: set[str] = set()
+    met = counted = 0
+    target = within = 0.0
     name = run.cfg.name
     for q in cx.queues.values():
         if name not in q.campaigns or (q.removed and not q.waiting):
@@ -300,13 +308,23 @@ def demand(cx: CoreContext, run: CampaignRun, now: float) -> tuple[float, float]
             total += 1
             if agent.campaign == name:
                 mine += 1
+                if agent.call is not None and agent.call in cx.inbound:
+                    busy.add(a)  # (an agent of two queues counts once)
         if not total or not mine:
             continue
         share = mine / total
         waiting += len(q.waiting) * share
+        if q.waiting:
+            oldest = max(oldest, now - cx.inbound[q.waiting[0]].arrived_at)
         if not q.removed:
             rate += q.arrivals.rate(now) * share
-    return waiting, rate
+        st = q.stats
+        met += st.answered_in_sl
+        counted += st.answered + st.abandoned + st.fallbacks
+        sl = q.cfg.service_level
+        target = max(target, sl.percent / 100.0)
+        within = sl.within_s if within == 0.0 else min(within, sl.within_s)
+    return InboundDemand(waiting, rate, len(busy), oldest, met, counted, target, within)
 
 
 # ------------------------------------------------------------------ helpers
@@ -354,6 +372,8 @@ def _free_agent(cx: CoreContext, icall: InboundCall, now: float, talked: bool) -
     agent.call = None
     agents.busy_end(cx, agent, now, observe=talked and agent.status is AgentStatus.TALKING)
     if agent.status is AgentStatus.TALKING:
+        agent.last_call = None
+        agent.last_inbound = (icall.call_id, icall.queue, icall.caller)
         agent.calls += 1
         agent.inbound_calls += 1
         if icall.connected_at is not None:
@@ -361,5 +381,9 @@ def _free_agent(cx: CoreContext, icall: InboundCall, now: float, talked: bool) -
             agent.inbound_talk_s += now - icall.connected_at
         run = cx.run_of(agent)
         agents.start_wrap(cx, agent, run.cfg.wrap_up_s if run is not None else 0.0, now)
+        if agent.pending_dispo is not None:
+            key, minutes = agent.pending_dispo  # pressed while still talking
+            agent.pending_dispo = None
+            dispositions.dispose(cx, agent, key, minutes, now)
     elif agent.status is AgentStatus.RESERVED:
         agents.make_ready(cx, agent, now)

@@ -159,6 +159,10 @@ class Agent:
     #: the last call the agent talked on (attempt id, lead, campaign), for
     #: the disposition keys pressed in wrap-up
     last_call: tuple[str, Lead, str] | None = None
+    #: the last inbound caller the agent talked to (call id, queue, caller's
+    #: number): what a disposition key in wrap-up applies to, in place of
+    #: ``last_call``
+    last_inbound: tuple[str, str, str] | None = None
     #: a disposition pressed while still talking: applied when the call ends
     pending_dispo: tuple[str, int | None] | None = None
     #: pacing bookkeeping: since when the agent is busy with a call (reserved

@@ -17,12 +17,12 @@ import structlog
 from dialerd.asterisk import mapping
 from dialerd.core import commands as cmd
 from dialerd.core import views
-from dialerd.daemon import inbound_agi
 from dialerd.daemon.agi import AgiSession, Handler
 from dialerd.daemon.agiserver import AgiServer
 from dialerd.daemon.campaigns import CampaignFiles
 from dialerd.daemon.compliance import ComplianceFeed
 from dialerd.daemon.executor import CommandExecutor
+from dialerd.daemon.inbound_agi import queues_by_did, serve_inbound
 from dialerd.daemon.keys import AgentKeys
 from dialerd.daemon.lifecycle import Lifecycle, Service
 from dialerd.daemon.login import PhoneLogin
@@ -103,8 +103,8 @@ class Daemon(Shell):
         verdict of :mod:`dialerd.daemon.inbound_agi` on the queues loaded
         now; a refusal (an unknown DID, or a disabled queue's) is recorded
         here, since the core never sees the call."""
-        by_did = inbound_agi.queues_by_did(self.queues.values())
-        verdict = await inbound_agi.serve_inbound(agi, by_did)
+        by_did = queues_by_did(self.queues.values())
+        verdict = await serve_inbound(agi, by_did)
         if verdict.ack == "no":
             did = verdict.did or agi.arg(1)[:32]
             caller = mapping.caller_number(agi.env.get("agi_callerid", ""), did)

@@ -144,6 +144,16 @@ class CommandExecutor:
                 self.inbound.fallback(c)
             case cmd.MakeCallback():
                 self.inbound.make_callback(c)
+            case cmd.DisposeInbound():
+                log.info(
+                    "inbound.disposition",
+                    call_id=c.call_id,
+                    agent=c.agent_id,
+                    code=c.code,
+                    dnc=c.dnc,
+                    callback_at=c.callback_at,
+                )
+                self.inbound.dispose(c, self.submit_dnc)
             case cmd.InboundPop():
                 self.inbound.pop(c)
             case cmd.RecordInbound():

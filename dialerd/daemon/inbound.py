@@ -17,6 +17,10 @@ what only callers have.
   ``ok`` anyway, since the write is owed and will be written (logged);
   ``no`` when there is nothing to book (campaign not running, number on a
   DNC list, no calling window in sight) or the store refused the write.
+- ``DisposeInbound``: the agent's disposition of a caller: the DNC entry
+  first (it must outlive anything else about the call), the code on the
+  caller's row, and a callback lead for the caller when the code asks for
+  one, all through the write queue.
 - ``InboundPop``: MQTT ``agent/<id>/screenpop`` (kind ``inbound``) with the
   leads the store holds for the caller's number and their last attempts.
 - ``RecordInbound``: the caller's row in ``inbound_calls``, owed to the
@@ -156,6 +160,38 @@ class InboundCommands:
             timer = asyncio.get_running_loop().call_later(
                 ACK_WAIT_S, answer, True, "owed to the store (written when it can)"
             )
+
+    def dispose(self, c: cmd.DisposeInbound, submit_dnc: Callable[..., None]) -> None:
+        sh = self.shell
+        about = {"call_id": c.call_id, "code": c.code, "agent": c.agent_id}
+        if c.dnc is not None and c.caller:
+            campaign = None if c.dnc == "global" else c.campaign
+            submit_dnc(c.caller, campaign, f"disposition:{c.code}", c.at, about)
+
+        def written(ok: bool) -> None:
+            if not ok:
+                log.warning("inbound.disposition_no_row", **about)
+
+        sh.writer.submit(
+            Write(
+                "dispose_inbound",
+                lambda s: s.dispose_inbound(c.call_id, c.code, c.at),
+                about,
+                written,
+            )
+        )
+        if c.callback_at is None or not is_e164(c.caller):
+            return
+        fields = {"source": "inbound", "queue": c.queue, "call_id": c.call_id}
+        due = c.callback_at
+
+        async def book(s: StoreApi) -> int | None:
+            return await s.callback_for_phone(c.campaign, c.caller, due, c.at, fields)
+
+        def booked(lead_id: int | None) -> None:
+            log.info("inbound.disposition_callback", lead=lead_id, due_at=due, **about)
+
+        sh.writer.submit(Write("callback_for_phone", book, about, booked))
 
     # ------------------------------------------------------------ pop, record
 

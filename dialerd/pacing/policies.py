@@ -55,12 +55,40 @@ class PacingSnapshot:
     #: the part of its agents that work for this campaign)
     inbound_waiting: float = 0.0
     inbound_rate: float = 0.0
+    #: blended: this campaign's agents on an inbound call (reserved or talking)
+    inbound_busy: int = 0
+    #: blended: how long the longest-waiting caller of these queues has waited
+    inbound_oldest_wait_s: float = 0.0
+    #: blended, since the queues were loaded (cumulative: a policy that wants
+    #: a recent service level differences them): callers answered within the
+    #: target, and callers the level counts (answered, abandoned after
+    #: ``within_s``, sent to a fallback)
+    inbound_sl_met: int = 0
+    inbound_sl_counted: int = 0
+    #: the strictest target of these queues: share, and seconds (0: no queue)
+    inbound_sl_target: float = 0.0
+    inbound_within_s: float = 0.0
 
     @property
     def inbound_now(self) -> int:
         """Waiting callers as whole agents they claim (a share rounds up:
         a caller is served by one agent, never by part of one)."""
         return math.ceil(self.inbound_waiting - 1e-9)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundDemand:
+    """What the inbound queues ask of one campaign's agents (filled by the
+    core's ``inbound.demand``; the snapshot's ``inbound_*`` fields)."""
+
+    waiting: float = 0.0
+    rate: float = 0.0
+    busy: int = 0
+    oldest_wait_s: float = 0.0
+    sl_met: int = 0
+    sl_counted: int = 0
+    sl_target: float = 0.0
+    within_s: float = 0.0
 
 
 class Policy(Protocol):
@@ -105,6 +133,14 @@ class Vicidial:
     set it to 1.0 while today's drop rate is above the target (after 50
     calls). Every 2.5 s: ``round(level x active agents) - calls in
     progress`` new calls (calls connected to agents count as in progress).
+
+    Blended (AST_VDauto_dial.pl, campaigns that allow inbound): the calls
+    in progress include every live call of the campaign's in-groups,
+    waiting or with an agent, except while an agent of the campaign is
+    ready (its "BLENDED-OUTBOUND-AGENTS-WAITING OVERRIDE": then only the
+    outbound calls count); the waiting calls the level adapts on include
+    the inbound ones waiting; ``queue_no_dial`` (``inbound_queue_no_dial``)
+    places nothing while an inbound caller waits.
     """
 
     name = "vicidial"
@@ -126,7 +162,7 @@ class Vicidial:
     def calls_to_place(self, s: PacingSnapshot) -> int:
         now = s.now
         if now >= self.next_sample:
-            self.samples.append((s.agents_ready, s.calls_waiting))
+            self.samples.append((s.agents_ready, s.calls_waiting + s.inbound_now))
             self.next_sample = now + 1.0
         if now >= self.next_adapt:
             self.next_adapt = now + 15.0
@@ -135,9 +171,11 @@ class Vicidial:
             return 0
         self.next_dial = now + 2.5
         agents = s.agents_logged_in - s.agents_paused
-        # VICIdial counts the calls waiting in the campaign's inbound groups
-        # against its dial target (AST_VDauto_dial.pl)
-        want = round(self.level * agents) - s.lines_in_use - s.inbound_now
+        # VICIdial counts the live calls of a campaign's inbound groups
+        # (waiting or with an agent) against its dial target, unless an
+        # agent is ready (AST_VDauto_dial.pl)
+        inbound = 0 if s.agents_ready > 0 else s.inbound_now + s.inbound_busy
+        want = round(self.level * agents) - s.lines_in_use - inbound
         if self.queue_no_dial and s.inbound_now > 0:
             return 0  # inbound_queue_no_dial: no dialing while a caller waits
         return _cap(want, s)

@@ -22,6 +22,13 @@ Decision (on every event the core sees, not on a timer):
    are ``aim x target`` of answers; guards shrink it as the abandon headroom
    of the last hour and of the 30-day window runs out.
 
+Blended (inbound queues answered by the same agents): the callers waiting
+and the arrivals expected over each horizon point are subtracted from the
+free agents, and the progressive floor is lowered by the callers expected
+within a new call's mean time to answer (a caller may take the ready agent
+a call was placed for). An optional service-level guard and a hold rule
+are built and off (measured in docs/pacing.md, "Blended").
+
 Cold start: progressive until the estimators have seen enough (answers,
 ring outcomes, completed talks). Then, while the 30-day window does not
 allow a single abandon (target x live answers < 1, all shift long for a
@@ -87,6 +94,27 @@ class Predictive:
         #: blended: the inbound arrival rate is counted this many times over
         #: (more than 1 keeps agents back for inbound callers beyond the mean)
         self.inbound_weight = 1.0
+        #: blended: no outbound call while a caller has waited longer than
+        #: this share of the service level's ``within_s`` (None: off)
+        self.hold_wait_share: float | None = None
+        #: blended: the service-level guard, an integral loop on agents kept
+        #: back for inbound (``in_reserve``): up ``sl_gain x aim`` on every
+        #: caller the level counts against, down ``sl_gain x (1 - aim)`` on
+        #: every caller answered in time, ``aim`` = target + ``sl_margin``;
+        #: it settles where the level is ``aim`` and sits at 0 while the
+        #: level is above it
+        self.sl_guard = False
+        self.sl_margin = 0.05
+        self.sl_gain = 0.5
+        self.in_reserve = 0.0
+        self._sl_seen = (0, 0)
+        #: blended: the floor of "never fewer than progressive" less the
+        #: arrivals expected before a new call answers (a ready agent is not
+        #: pure loss when a caller may take them, and a call placed for them
+        #: abandons if one does)
+        self.floor_arrivals = True
+        #: ... counted as ``ceil(expected - slack)`` agents (0.5: rounded)
+        self.floor_slack = 0.5
         #: seconds taken off the earliest answer and added to the latest one
         #: seen when counting calls that cannot abandon
         self.certain_margin_s = 0.5
@@ -165,9 +193,38 @@ class Predictive:
             self.log_theta = min(max(self.log_theta, math.log(1e-3)), math.log(0.6))
         return math.exp(self.log_theta) * g
 
+    # -------------------------------------------------------------- blended
+    def _inbound(self, s: PacingSnapshot, t: PacingTracker | None) -> tuple[bool, int]:
+        """(hold: place nothing now, agents to take off the progressive
+        floor) for the inbound queues; updates the service-level guard."""
+        if s.inbound_within_s <= 0.0:
+            return False, 0
+        if self.sl_guard:
+            met, counted = s.inbound_sl_met, s.inbound_sl_counted
+            d_met, d_cnt = met - self._sl_seen[0], counted - self._sl_seen[1]
+            if d_cnt > 0 or d_met > 0:
+                self._sl_seen = (met, counted)
+                aim = min(s.inbound_sl_target + self.sl_margin, 0.995)
+                bad = max(d_cnt - d_met, 0)
+                self.in_reserve += self.sl_gain * (bad * aim - d_met * (1.0 - aim))
+                top = float(max(s.agents_logged_in - s.agents_paused, 0))
+                self.in_reserve = min(max(self.in_reserve, 0.0), top)
+        if self.hold_wait_share is not None and (
+            s.inbound_oldest_wait_s > self.hold_wait_share * s.inbound_within_s
+        ):
+            return True, 0
+        off = math.ceil(self.in_reserve - 1e-9)
+        if self.floor_arrivals and t is not None and s.inbound_rate > 0:
+            horizon = t.ring_est.mean_answer_time() + t.connect_deadline_s
+            off += max(math.ceil(s.inbound_rate * horizon - self.floor_slack), 0)
+        return False, off
+
     # ------------------------------------------------------------- decision
     def calls_to_place(self, s: PacingSnapshot) -> int:
         t = s.tracker
+        hold, floor_off = self._inbound(s, t)
+        if hold:
+            return 0
         progressive = s.agents_ready - s.calls_dialing - s.calls_waiting - s.inbound_now
         # paused agents take no calls: they are not agents the pacing sees
         agents = s.agents_logged_in - s.agents_paused
@@ -182,7 +239,8 @@ class Predictive:
             or t.ring_est.n_ans < self.warmup_answers
             or t.talk_est.n_obs < self.warmup_talks
         ):
-            return max(0, min(progressive, cap))
+            return max(0, min(progressive - floor_off, cap))
+        progressive -= floor_off
         rates = t.rates
         a30, _b30 = rates.days30(s.now)
         if s.abandon_target * a30 < 1.0:
@@ -195,7 +253,7 @@ class Predictive:
         state = (
             t.tables_serial, t.talk.version, t.ring.version, len(t.wrap_ends),
             s.agents_ready, s.calls_waiting, s.calls_dialing, s.lines_in_use,
-            s.inbound_waiting,
+            s.inbound_waiting, self.in_reserve,
             rates.total_ans, rates.total_abn, int(s.now * 2.0),
         )  # fmt: skip
         if state == self._last_state:
@@ -211,7 +269,7 @@ class Predictive:
         # blended: the callers waiting take the next agents freed, and the
         # arrivals expected before a call placed now is answered (plus its
         # connect window) take more; Poisson, so the variance is the mean
-        base = s.agents_ready - s.calls_waiting - s.inbound_waiting
+        base = s.agents_ready - s.calls_waiting - s.inbound_waiting - self.in_reserve
         in_rate = s.inbound_rate * self.inbound_weight
         wraps = t.wrap_ends
         p = tab.p_answer

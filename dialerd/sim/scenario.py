@@ -32,6 +32,21 @@ Schema (every key optional except where noted; times in seconds)::
     safe_harbor_s: 8            # length of the safe-harbor message
     redirect_latency_s: 0.05
     campaign: {}                # extra campaign fields (pacing: {...}, ...)
+    inbound:                    # optional: blended (see dialerd.sim.inbound)
+      queues:
+        - name: support
+          dids: ["+442071230000"]
+          calls_per_min: 1.5            # Poisson arrivals ...
+          hourly_calls_per_min: [1, 2]  # ... or one rate per hour of the shift
+          patience: {dist: exponential, mean: 150}  # a caller hangs up after
+          talk: {dist: lognormal, mean: 210, cv: 0.7}
+          service_level: {percent: 80, within_s: 20}
+          max_wait_s: 120
+          after_max_wait: callback      # or message
+          callback_accept: 0.5          # share of offers taken (press 1)
+          callback_due_s: 1800          # the callback lead is due this much later
+          withheld_share: 0.05          # callers with no number to call back
+          fallback_s: {dist: uniform, low: 6, high: 12}  # offer or message, then gone
 
 Distributions: ``{dist: fixed, value}``, ``{dist: uniform, low, high}``,
 ``{dist: exponential, mean}``, ``{dist: lognormal, mean, cv}``,
@@ -48,6 +63,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dialerd.campaign.queues import ServiceLevel
 
 
 class _Strict(BaseModel):
@@ -149,6 +166,73 @@ class Customers(_Strict):
         return sum(self.rate_at(duration * (i + 0.5) / n) for i in range(n)) / n
 
 
+class InboundQueue(_Strict):
+    """One inbound queue of a blended scenario (its callers and its target).
+    The simulator builds the real ``dialerd.campaign.queues.Queue`` from it."""
+
+    name: str = "support"
+    dids: list[str] = Field(default_factory=lambda: ["+442071230000"], min_length=1)
+    #: Poisson arrivals, calls per minute, all shift ...
+    calls_per_min: float = Field(default=1.0, ge=0, le=10000)
+    #: ... or one rate per hour of the shift (the last one holds after)
+    hourly_calls_per_min: list[float] | None = None
+    #: how long a caller waits before hanging up (an inbound abandon)
+    patience: Dist = Dist(dist="exponential", mean=150)
+    talk: Dist = Dist(dist="lognormal", mean=210, cv=0.7)
+    service_level: ServiceLevel = ServiceLevel(percent=80, within_s=20)
+    max_wait_s: int = Field(default=120, ge=5, le=3600)
+    priority: int = Field(default=0, ge=0, le=100)
+    after_max_wait: Literal["callback", "message"] = "callback"
+    #: share of the callers offered a callback who press 1
+    callback_accept: float = Field(default=0.5, ge=0, le=1)
+    #: the callback lead is due this long after the request
+    callback_due_s: float = Field(default=1800.0, ge=0)
+    #: callers with a withheld number (no callback possible)
+    withheld_share: float = Field(default=0.05, ge=0, le=1)
+    #: the fallback (offer, or message) lasts this long, then the caller is gone
+    fallback_s: Dist = Dist(dist="uniform", low=6, high=12)
+
+    @model_validator(mode="after")
+    def _wait(self) -> InboundQueue:
+        if self.max_wait_s < self.service_level.within_s:
+            raise ValueError("max_wait_s is shorter than service_level_within_s")
+        for r in self.hourly_calls_per_min or ():
+            if r < 0:
+                raise ValueError("hourly_calls_per_min: rates >= 0")
+        return self
+
+    def rate_per_min(self, t: float) -> float:
+        """Calls per minute at ``t`` seconds into the shift."""
+        h = self.hourly_calls_per_min
+        if not h:
+            return self.calls_per_min
+        return h[min(max(int(t // 3600.0), 0), len(h) - 1)]
+
+    def mean_rate_per_min(self, duration: float) -> float:
+        if not self.hourly_calls_per_min:
+            return self.calls_per_min
+        n = max(1, math.ceil(duration / 3600.0))
+        total = 0.0
+        for i in range(n):
+            span = min(3600.0, duration - i * 3600.0)
+            total += self.rate_per_min(i * 3600.0) * span
+        return total / duration
+
+
+class Inbound(_Strict):
+    queues: list[InboundQueue] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names(self) -> Inbound:
+        names = [q.name for q in self.queues]
+        if len(set(names)) != len(names):
+            raise ValueError("inbound queue names repeat")
+        dids = [d for q in self.queues for d in q.dids]
+        if len(set(dids)) != len(dids):
+            raise ValueError("a DID belongs to one queue")
+        return self
+
+
 class Scenario(_Strict):
     name: str = "scenario"
     description: str = ""
@@ -164,6 +248,8 @@ class Scenario(_Strict):
     safe_harbor_s: float = Field(default=8.0, ge=0)
     redirect_latency_s: float = Field(default=0.05, ge=0, le=1.0)
     campaign: dict[str, Any] = Field(default_factory=dict)
+    #: blended: inbound queues answered by the same agents (None: outbound only)
+    inbound: Inbound | None = None
 
     @model_validator(mode="after")
     def _shares(self) -> Scenario:
@@ -178,12 +264,34 @@ class Scenario(_Strict):
 
     def physical_limit(self) -> tuple[float, bool]:
         """(share of logged-in time an oracle could keep agents talking, limited
-        by lines?). Machines (no AMD) cost agent time the oracle cannot avoid."""
+        by lines?). Machines (no AMD) cost agent time the oracle cannot avoid.
+
+        Blended (``inbound``): the oracle answers every inbound caller at
+        once (their load is given: arrivals x (inbound talk + wrap), over
+        the shift's mean rate, at most all the agents' time) and fills every
+        other minute with outbound calls at the outbound limit. So the limit
+        is ``u x talk_in / (talk_in + wrap) + (1 - u) x outbound limit``,
+        ``u`` the share of agent time inbound calls take. Callers who hang
+        up before an agent answers are counted as answered (the oracle has
+        no queue), so the limit is a bound, not a forecast."""
         talk = self.talk.expected()
         m = self.customers.machine_share
         mt = self.customers.machine_s.expected()
         per_call = (1 - m) * (talk + self.wrap_s) + m * (mt + self.wrap_s)
         lim = (1 - m) * talk / per_call if per_call > 0 else 0.0
+        if self.inbound is not None and self.agents.count > 0:
+            u = 0.0
+            t_in = 0.0
+            for q in self.inbound.queues:
+                tq = q.talk.expected()
+                load = q.mean_rate_per_min(self.duration_s) / 60.0 * (tq + self.wrap_s)
+                u += load
+                t_in += load * (tq / (tq + self.wrap_s) if tq + self.wrap_s > 0 else 0.0)
+            u /= self.agents.count
+            t_in /= self.agents.count
+            if u >= 1.0:
+                return t_in / u, False
+            lim = t_in + (1.0 - u) * lim
         if self.lines is not None and self.agents.count > 0:
             # the oracle dials only numbers that answer, each holding a line
             # from dial to hang-up

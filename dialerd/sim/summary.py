@@ -40,4 +40,30 @@ def aggregate(results: list[Result]) -> dict[str, Any]:
         "sim_wall_s": round(sum(r.wall_s for r in results), 3),
         "events": sum(r.events for r in results),
         "per_seed": [r.as_dict() for r in results],
-    }
+    } | ({"blended": blended_summary(results)} if first.blended is not None else {})
+
+
+def blended_summary(results: list[Result]) -> dict[str, Any]:
+    """The inbound figures over seeds: counts summed, service level and ASA
+    from the sums, the worst hour of any seed and queue."""
+    keys = ("offered", "answered", "answered_in_sl", "abandoned", "abandoned_short",
+            "fallbacks", "callbacks")  # fmt: skip
+    tot = {k: sum(r.blended[k] for r in results if r.blended) for k in keys}
+    wait = sum((r.blended["asa_s"] or 0.0) * r.blended["answered"] for r in results if r.blended)
+    base = tot["answered"] + tot["abandoned"] + tot["fallbacks"]
+    worst = [
+        r.blended["worst_hour_service_level"]
+        for r in results
+        if r.blended and r.blended["worst_hour_service_level"] is not None
+    ]
+    return {
+        **tot,
+        "service_level": round(tot["answered_in_sl"] / base, 5) if base else None,
+        "worst_hour_service_level": min(worst) if worst else None,
+        "asa_s": round(wait / tot["answered"], 3) if tot["answered"] else None,
+        "inbound_abandon_rate": round((tot["abandoned"] + tot["abandoned_short"])
+                                      / tot["offered"], 5) if tot["offered"] else None,
+        "occupancy_mean": round(
+            sum(r.blended["occupancy_mean"] for r in results if r.blended) / len(results), 4
+        ),
+    }  # fmt: skip

@@ -29,6 +29,11 @@ who hangs up after ``machine_s``; that agent time is not counted as talk time.
 Random numbers come from separate streams (customers, talk, agents) and each
 dial draws the same number of variates, so two policies see the same
 customer behind the k-th dial (common random numbers).
+
+Blended scenarios (``inbound``): the callers, their queues and the blended
+baselines (``vicidial-blended``, ``reserve``) are ``dialerd.sim.inbound``'s;
+they draw from streams of their own, and a scenario without ``inbound``
+runs exactly as before.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from dialerd.core import events as ev
 from dialerd.core.engine import DialerCore
 from dialerd.core.models import Lead, LeadStatus, Outcome
 from dialerd.pacing.policies import Policy
+from dialerd.sim.inbound import InboundWorld, dial_mode_of, policy_factory_of
 from dialerd.sim.scenario import Scenario
 
 #: sim epoch: a Monday 08:00 UTC, so day buckets behave like a real shift
@@ -54,7 +60,7 @@ EPOCH = 86400.0 * 19675 + 8 * 3600
 CAMPAIGN = "sim"
 
 # happening kinds
-_CORE, _ANSWER_GUARD, _CONNECT, _HANGUP, _BREAK, _TICK = range(6)
+_CORE, _ANSWER_GUARD, _CONNECT, _HANGUP, _BREAK, _TICK, _INBOUND = range(7)
 
 
 @dataclass(slots=True)
@@ -107,6 +113,8 @@ class Result:
     events: int
     wall_s: float
     outcomes: dict[str, int] = field(default_factory=dict)
+    #: blended scenarios: the inbound measurements (``InboundWorld.result``)
+    blended: dict[str, Any] | None = None
 
     @property
     def share_of_limit(self) -> float:
@@ -134,7 +142,7 @@ class Result:
             "outcomes": dict(sorted(self.outcomes.items())),
             "events": self.events,
             "wall_s": round(self.wall_s, 3),
-        }
+        } | ({"blended": self.blended} if self.blended is not None else {})
 
 
 def worst_hour_rate(answers: list[tuple[float, bool]], start: float, end: float) -> float:
@@ -177,6 +185,8 @@ class World:
         reference policies that are not modes, see bench/pacing_frontier.py);
         ``policy`` still names the result."""
         self.sc = scenario
+        if policy_factory is None:
+            policy_factory = policy_factory_of(policy)
         self.policy_factory = policy_factory
         self.policy = policy
         self.seed = scenario.seed if seed is None else seed
@@ -203,7 +213,7 @@ class World:
         camp.update(sc.campaign)
         # the policy asked for is the one run (and the one the result names),
         # whatever dial_mode the scenario's campaign block carries
-        camp["dial_mode"] = policy
+        camp["dial_mode"] = dial_mode_of(policy)
         self.campaign = Campaign.model_validate(camp)
         self.core = DialerCore(run_id="sim")
         base = self.seed * 7919
@@ -234,6 +244,15 @@ class World:
         self.connected = 0
         self.events = 0
         self.outcomes: dict[str, int] = {}
+        #: numbers of leads that are not the world's own (inbound callbacks)
+        self.lead_phone: dict[int, str] = {}
+        self.agent_talk_out: dict[str, float] = {}
+        self.inbound = (
+            InboundWorld(self, sc.inbound, self.seed, epoch=EPOCH, campaign=CAMPAIGN,
+                         kind=_INBOUND, core_kind=_CORE)
+            if sc.inbound is not None
+            else None
+        )  # fmt: skip
 
     # ------------------------------------------------------------ schedule
     def at(self, t: float, kind: int, payload: Any) -> None:
@@ -245,9 +264,13 @@ class World:
 
         t0 = _time.perf_counter()
         sc = self.sc
+        if self.inbound is not None:
+            self.inbound.before_campaign()
         self.do(ev.CampaignLoaded(self.now, self.campaign))
         if self.policy_factory is not None:
             self.core.campaigns[CAMPAIGN].policy = self.policy_factory(self.campaign)
+        if self.inbound is not None:
+            self.inbound.start()
         self.do(ev.AmiUp(self.now))
         for aid in self.agent_ids:
             t = EPOCH + self.rng_agent.uniform(0, sc.agents.login_spread_s)
@@ -281,6 +304,9 @@ class World:
                 self._customer_gone(payload)
             elif kind == _BREAK:
                 self._break_due(payload)
+            elif kind == _INBOUND:
+                assert self.inbound is not None
+                self.inbound.happen(payload)
         self.now = end
         return self._result(_time.perf_counter() - t0)
 
@@ -298,6 +324,9 @@ class World:
         elif isinstance(c, cmd.AgentStateChanged):
             self._agent_state(c.agent_id, c.state, c.at)
         elif isinstance(c, cmd.Redirect):
+            if self.inbound is not None and self.inbound.owns(c.attempt_id):
+                self.inbound.command(c)
+                return
             call = self.calls.get(c.attempt_id)
             if call is None:
                 return
@@ -310,7 +339,8 @@ class World:
         elif isinstance(c, cmd.RecordOutcome):
             self._record(c)
         elif isinstance(c, cmd.LoadLeads):
-            self.at(now + 0.002, _CORE, ("leads", c.limit))
+            if c.campaign == CAMPAIGN:
+                self.at(now + 0.002, _CORE, ("leads", c.limit))
         elif isinstance(c, cmd.Hangup):
             call = self.calls.get(c.attempt_id)
             if call is not None and not call.gone:
@@ -322,6 +352,10 @@ class World:
         elif isinstance(c, cmd.ReleaseLeads):
             for lid in c.lead_ids:
                 heapq.heappush(self.retry_heap, (now, lid, self.lead_attempts.get(lid, 0)))
+        elif self.inbound is not None and isinstance(
+            c, cmd.InboundFallback | cmd.MakeCallback | cmd.RecordInbound
+        ):
+            self.inbound.command(c)
 
     def _core_happening(self, p: tuple[Any, ...]) -> None:
         kind = p[0]
@@ -430,6 +464,9 @@ class World:
                 self.machine_total += d
             else:
                 self.talk_total += d
+                if call.agent_id is not None:
+                    aid = call.agent_id
+                    self.agent_talk_out[aid] = self.agent_talk_out.get(aid, 0.0) + d
             call.connected_at = None
 
     # -------------------------------------------------------------- leads
@@ -439,7 +476,8 @@ class World:
         rh = self.retry_heap
         while rh and len(out) < limit and rh[0][0] <= now:
             _, lid, att = heapq.heappop(rh)
-            out.append(Lead(id=lid, campaign=CAMPAIGN, phone=_phone(lid), attempts=att))
+            phone = self.lead_phone.get(lid) or _phone(lid)
+            out.append(Lead(id=lid, campaign=CAMPAIGN, phone=phone, attempts=att))
         while len(out) < limit:
             lid = self.next_lead
             self.next_lead += 1
@@ -506,7 +544,13 @@ class World:
         sc = self.sc
         st = self.core.campaigns[CAMPAIGN].stats
         limit, limited = sc.physical_limit()
-        talk_share = self.talk_total / logged if logged > 0 else 0.0
+        talk = self.talk_total
+        blended = None
+        if self.inbound is not None:
+            blended = self.inbound.result(self.agents, self.agent_talk_out)
+            blended["outbound_talk_s"] = round(self.talk_total, 1)
+            talk += self.inbound.talk_total
+        talk_share = talk / logged if logged > 0 else 0.0
         hours = logged / 3600.0
         live = len(self.live_answers)
         abandoned = sum(1 for _, a in self.live_answers if a)
@@ -517,7 +561,7 @@ class World:
             agents=sc.agents.count,
             duration_s=sc.duration_s,
             talk_share=talk_share,
-            talk_min_per_agent_hour=(self.talk_total / 60.0) / hours if hours > 0 else 0.0,
+            talk_min_per_agent_hour=(talk / 60.0) / hours if hours > 0 else 0.0,
             physical_limit=limit,
             line_limited=limited,
             abandon_rate=abandoned / live if live else 0.0,
@@ -531,6 +575,7 @@ class World:
             events=self.events,
             wall_s=wall,
             outcomes=self.outcomes,
+            blended=blended,
         )
 
 

@@ -137,6 +137,8 @@ class StoredInbound:
     callback_campaign: str | None
     cause: int | None
     sl_within_s: int | None
+    #: the agent's disposition code, once given
+    disposition: str | None = None
 
 
 class StoreApi(Protocol):
@@ -400,6 +402,10 @@ class StoreApi(Protocol):
         service-level target ``sl_within_s`` at the time. Idempotent: a
         second write of the same ``call_id`` changes nothing and returns
         False."""
+
+    async def dispose_inbound(self, call_id: str, code: str, at: float) -> bool:
+        """The agent's disposition of an inbound caller, on their row (the
+        last one given wins); False when there is no such row."""
 
     async def inbound_calls(
         self, since: float | None = None, until: float | None = None

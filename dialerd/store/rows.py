@@ -36,6 +36,9 @@ INBOUND_COLS = (
     "call_id, queue, did, caller, arrived_at, ended_at, outcome, wait_s, answered_at, "
     "agent_id, fallback, callback_campaign, cause, sl_within_s"
 )
+#: what ``inbound_calls`` reads: the row, and the agent's disposition
+#: (written later, by ``dispose_inbound``), in :func:`stored_inbound`'s order
+INBOUND_READ_COLS = INBOUND_COLS + ", disposition"
 #: bytes the write probe (``check_writable``) writes: a few pages, as much as
 #: an outcome writes, so that a disk with room for less fails the probe as it
 #: would fail the outcome
@@ -229,7 +232,7 @@ def inbound_params(c: RecordInbound, sl_within_s: int | None) -> tuple[Any, ...]
 
 
 def stored_inbound(r: Sequence[Any]) -> StoredInbound:
-    """A :class:`StoredInbound` from a row of :data:`INBOUND_COLS`."""
+    """A :class:`StoredInbound` from a row of :data:`INBOUND_READ_COLS`."""
     return StoredInbound(*r)
 
 

@@ -267,3 +267,61 @@ def test_a_resync_closes_callers_whose_channel_ended_unseen() -> None:
     (rec,) = w.of(cmd.RecordInbound)
     assert (rec.call_id, rec.outcome) == ("in-2", InboundOutcome.ABANDONED)
     assert "in-1" in w.core.inbound and w.status("1001") is AgentStatus.TALKING
+
+
+def _talked(w: CoreHarness, cid: str, caller: str = "+442079460001") -> None:
+    w.arrive(cid, caller=caller)
+    w.connect(cid, "1001")
+    w.at(60)
+    w.hang_up(cid)
+
+
+def test_a_disposition_in_wrap_up_applies_to_the_inbound_caller() -> None:
+    w = _blended()
+    w.join("1001")
+    _talked(w, "in-1")
+    assert w.status("1001") is AgentStatus.WRAP
+    ack = w.key("1001", "3", "90", channel="ack-1", dt=1)
+    assert ack.ok
+    (d,) = w.of(cmd.DisposeInbound)
+    assert (d.call_id, d.queue, d.campaign, d.code) == ("in-1", "q1", "c1", "callback")
+    assert d.caller == "+442079460001" and d.callback_at == w.now + 90 * 60
+    assert w.status("1001") is AgentStatus.READY  # the disposition ended the wrap-up
+    assert not w.of(cmd.RecordDisposition)  # no lead, no attempt touched
+    assert not w.key("1001", "1", channel="ack-2").ok  # nothing left to dispose
+
+
+def test_do_not_call_on_an_inbound_caller_blocks_their_number() -> None:
+    w = _blended()
+    w.join("1001")
+    _talked(w, "in-1", caller="+442079460077")
+    w.key("1001", "5", channel="ack-1")
+    (d,) = w.of(cmd.DisposeInbound)
+    assert d.dnc == "campaign" and d.callback_at is None
+    assert w.core.dnc.is_blocked("c1", "+442079460077") is not None
+
+
+def test_a_key_pressed_while_talking_to_a_caller_applies_when_the_call_ends() -> None:
+    w = _blended()
+    w.join("1001")
+    w.arrive("in-1")
+    w.connect("in-1", "1001")
+    assert w.key("1001", "1", channel="ack-1", dt=5).ok
+    assert not w.of(cmd.DisposeInbound)
+    w.hang_up("in-1")
+    (d,) = w.of(cmd.DisposeInbound)
+    assert d.code == "sale" and w.status("1001") is AgentStatus.READY
+
+
+def test_an_outbound_call_after_a_caller_takes_the_disposition_back() -> None:
+    w = CoreHarness(campaign(dial_mode="progressive", wrap_up_s=0))
+    w.queues(queue())
+    w.join("1001")
+    _talked(w, "in-1")
+    w.load(leads(1), exhausted=True)
+    (p,) = w.placed()
+    w.answer(p.attempt_id)
+    w.connect(p.attempt_id, "1001")
+    w.hang_up(p.attempt_id)
+    w.key("1001", "2", channel="ack-1")
+    assert not w.of(cmd.DisposeInbound) and len(w.of(cmd.RecordDisposition)) == 1

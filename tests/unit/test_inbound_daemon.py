@@ -527,3 +527,33 @@ async def test_removing_the_last_queue_file_tells_the_core(tmp_path: Path) -> No
         last = [e for e in r.events if isinstance(e, ev.QueuesLoaded)][-1]
         assert last.queues == () and r.d.did_queues == {}
         assert r.d.core.queues["support"].removed
+
+
+async def test_an_agents_disposition_of_a_caller_is_written_with_dnc_and_callback(
+    tmp_path: Path,
+) -> None:
+    """The disposition key after an inbound call: the code on the caller's
+    row; a callback code books a lead for the caller; do-not-call blocks
+    their number in the store's DNC list."""
+    async with rig(tmp_path) as r:
+        r.agent_joins("1001")
+        for uid, key, data in (("1700000060.1", "3", "30"), ("1700000061.1", "5", "")):
+            ch = r.caller_arrives(uid)
+            r.ami_event(Event="ConfbridgeJoin", Conference="agent-1001", Channel=ch, Uniqueid=uid)
+            r.ami_event(Event="Hangup", Uniqueid=uid, Cause="16", Channel=ch)
+            r.ami_event(Event="UserEvent", UserEvent="DialerKey", Agent="1001", Key=key,
+                        Data=data, Channel=AGENT_CH)  # fmt: skip
+
+        async def disposed() -> bool:
+            return [x.disposition for x in await rows(r.store)] == ["callback", "do_not_call"]
+
+        await r.until(disposed)
+        (lead,) = await r.store.list_leads("c1")
+        assert lead.phone == CALLER and lead.status is LeadStatus.RETRY
+        assert lead.fields["call_id"] == "1700000060.1"
+        assert lead.next_due_at is not None and lead.next_due_at > time.time() + 25 * 60
+
+        async def blocked() -> bool:
+            return ("c1", CALLER, "disposition:do_not_call") in await r.store.dnc_entries()
+
+        await r.until(blocked)

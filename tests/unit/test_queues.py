@@ -558,7 +558,7 @@ def test_check_config_prints_each_queue(
     out, err = capsys.readouterr()
     assert err == ""
     assert "queue support: OK (2 DIDs, 4 agents, SL 80%/20 s)" in out
-    assert "the daemon does not route inbound calls yet" in out
+    assert "validated only" not in out  # the daemon routes them
 
 
 def test_check_config_bad_queue_exit_1_with_file_line_field(

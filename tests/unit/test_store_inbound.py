@@ -119,6 +119,8 @@ async def test_the_table_has_the_columns_reports_query(store: StoreApi) -> None:
         "callback_campaign",
         "cause",
         "sl_within_s",
+        "disposition",
+        "disposed_at",
     ]
 
 

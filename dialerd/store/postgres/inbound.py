@@ -6,7 +6,13 @@ from __future__ import annotations
 from dialerd.core.commands import RecordInbound
 from dialerd.store.api import StoredInbound
 from dialerd.store.postgres.base import PgBase
-from dialerd.store.rows import INBOUND_COLS, bounds, inbound_params, stored_inbound
+from dialerd.store.rows import (
+    INBOUND_COLS,
+    INBOUND_READ_COLS,
+    bounds,
+    inbound_params,
+    stored_inbound,
+)
 
 
 class InboundMixin(PgBase):
@@ -21,12 +27,21 @@ class InboundMixin(PgBase):
         )
         return n == 1
 
+    async def dispose_inbound(self, call_id: str, code: str, at: float) -> bool:
+        n = await self._execute(
+            "UPDATE inbound_calls SET disposition = $1, disposed_at = $2 WHERE call_id = $3",
+            code,
+            at,
+            call_id,
+        )
+        return n == 1
+
     async def inbound_calls(
         self, since: float | None = None, until: float | None = None
     ) -> list[StoredInbound]:
         rows = await self._fetch(
-            f"SELECT {INBOUND_COLS} FROM inbound_calls WHERE arrived_at >= $1 AND arrived_at < $2 "
-            "ORDER BY arrived_at, call_id",
+            f"SELECT {INBOUND_READ_COLS} FROM inbound_calls "
+            "WHERE arrived_at >= $1 AND arrived_at < $2 ORDER BY arrived_at, call_id",
             *bounds(since, until),
         )
         return [stored_inbound(r) for r in rows]

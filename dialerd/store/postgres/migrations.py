@@ -271,4 +271,13 @@ async def _v_inbound(conn: Any) -> None:
     )
 
 
+@upgrade_table.register("inbound_calls: the agent's disposition of the caller")
+async def _v_inbound_disposition(conn: Any) -> None:
+    await _run(
+        conn,
+        "ALTER TABLE inbound_calls ADD COLUMN disposition TEXT",
+        "ALTER TABLE inbound_calls ADD COLUMN disposed_at DOUBLE PRECISION",
+    )
+
+
 MIGRATIONS = upgrade_table.migrations

@@ -12,7 +12,7 @@ from typing import Any
 
 from dialerd.core.commands import RecordInbound
 from dialerd.store.api import StoredInbound
-from dialerd.store.rows import INBOUND_COLS, inbound_params, stored_inbound
+from dialerd.store.rows import INBOUND_COLS, INBOUND_READ_COLS, inbound_params, stored_inbound
 from dialerd.store.sqlite.base import SqliteBase
 
 
@@ -29,10 +29,18 @@ class InboundMixin(SqliteBase):
             )
             return cur.rowcount == 1
 
+    async def dispose_inbound(self, call_id: str, code: str, at: float) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE inbound_calls SET disposition = ?, disposed_at = ? WHERE call_id = ?",
+                (code, at, call_id),
+            )
+            return cur.rowcount == 1
+
     async def inbound_calls(
         self, since: float | None = None, until: float | None = None
     ) -> list[StoredInbound]:
-        sql = f"SELECT {INBOUND_COLS} FROM inbound_calls WHERE 1 = 1"
+        sql = f"SELECT {INBOUND_READ_COLS} FROM inbound_calls WHERE 1 = 1"
         params: list[Any] = []
         if since is not None:
             sql += " AND arrived_at >= ?"

@@ -264,4 +264,15 @@ async def _v_inbound(conn: aiosqlite.Connection) -> None:
     )
 
 
+@upgrade_table.register("inbound_calls: the agent's disposition of the caller")
+async def _v_inbound_disposition(conn: aiosqlite.Connection) -> None:
+    await _run(
+        conn,
+        # written after the row (the disposition key comes in wrap-up, the
+        # row when the call ended; both through the write queue, in order)
+        "ALTER TABLE inbound_calls ADD COLUMN disposition TEXT",
+        "ALTER TABLE inbound_calls ADD COLUMN disposed_at REAL",
+    )
+
+
 MIGRATIONS = upgrade_table.migrations
