@@ -71,6 +71,29 @@ CALLBACK_SET_SQL = (
 _STAGE = "leads_import"
 
 
+async def _own_lead(
+    db: Any,
+    campaign: str,
+    phone: str,
+    timezone: str | None,
+    fields: str,
+    due: float,
+    held: bool,
+    now: float,
+) -> Any | None:
+    """The campaign's lead for ``phone`` (added with these values if it has
+    none), locked for the transaction: ``id, phone, attempts, priority,
+    timezone, fields, status, callback_at``; None while it is dialing."""
+    await db.execute(ADD_LEAD_SQL, campaign, phone, timezone, fields, due, held, now)
+    r = await db.fetchrow(
+        "SELECT id, phone, attempts, priority, timezone, fields, status, callback_at FROM leads "
+        "WHERE campaign = $1 AND phone = $2 FOR UPDATE",
+        campaign,
+        phone,
+    )
+    return None if r is None or r[6] == "dialing" else r
+
+
 class LeadsMixin(PgBase):
     """The lead rows: campaigns, the hopper, import, queries, recycling, skips."""
 
@@ -120,14 +143,8 @@ class LeadsMixin(PgBase):
         self, campaign: str, phone: str, timezone: str | None, now: float
     ) -> Lead | None:
         async with self._tx() as db:
-            await db.execute(ADD_LEAD_SQL, campaign, phone, timezone, MANUAL_FIELDS, now, True, now)
-            r = await db.fetchrow(
-                "SELECT id, phone, attempts, priority, timezone, fields, status FROM leads "
-                "WHERE campaign = $1 AND phone = $2 FOR UPDATE",
-                campaign,
-                phone,
-            )
-            if r is None or r[6] == "dialing":
+            r = await _own_lead(db, campaign, phone, timezone, MANUAL_FIELDS, now, True, now)
+            if r is None:
                 return None
             await db.execute("UPDATE leads SET held = TRUE WHERE id = $1", r[0])
         return due_lead(campaign, r)
@@ -226,19 +243,11 @@ class LeadsMixin(PgBase):
         self, campaign: str, phone: str, at: float, now: float, fields: dict[str, Any]
     ) -> int | None:
         async with self._tx() as db:
-            await db.execute(
-                ADD_LEAD_SQL, campaign, phone, None, callback_fields(fields), at, False, now
-            )
-            r = await db.fetchrow(
-                "SELECT id, status, callback_at FROM leads "
-                "WHERE campaign = $1 AND phone = $2 FOR UPDATE",
-                campaign,
-                phone,
-            )
-            if r is None or r[1] == "dialing":
+            r = await _own_lead(db, campaign, phone, None, callback_fields(fields), at, False, now)
+            if r is None:
                 return None
             lead_id = int(r[0])
-            if not keeps_earlier_callback(r[1], r[2], at):
+            if not keeps_earlier_callback(r[6], r[7], at):
                 await db.execute(CALLBACK_SET_SQL, at, None, None, now, lead_id)
             return lead_id
 

@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import aiosqlite
+
 from dialerd.core.commands import SkipLead
 from dialerd.core.models import Lead
 from dialerd.store.api import LeadRow, PhoneLead, StoredLead
@@ -60,6 +62,30 @@ CALLBACK_SET_SQL = (
     "callback_agent = ?, callback_until = ?, final_reason = NULL, updated_at = ? "
     "WHERE id = ? AND status != 'dialing'"
 )
+
+
+async def _own_lead(
+    db: aiosqlite.Connection,
+    campaign: str,
+    phone: str,
+    timezone: str | None,
+    fields: str,
+    due: float,
+    held: int,
+    now: float,
+) -> Any | None:
+    """The campaign's lead for ``phone`` (added with these values if it has
+    none), in the caller's write transaction: ``id, phone, attempts,
+    priority, timezone, fields, status, callback_at``; None while it is
+    dialing."""
+    await db.execute(ADD_LEAD_SQL, (campaign, phone, timezone, fields, due, held, now, now))
+    async with db.execute(
+        "SELECT id, phone, attempts, priority, timezone, fields, status, callback_at FROM leads "
+        "WHERE campaign = ? AND phone = ?",
+        (campaign, phone),
+    ) as cur:
+        r = await cur.fetchone()
+    return None if r is None or r[6] == "dialing" else r
 
 
 class LeadsMixin(SqliteBase):
@@ -121,16 +147,8 @@ class LeadsMixin(SqliteBase):
         one, else a new one (fields ``{"source": "manual"}``), held so the
         hopper leaves it alone. None if it is in a call right now."""
         async with self._tx() as db:
-            await db.execute(
-                ADD_LEAD_SQL, (campaign, phone, timezone, MANUAL_FIELDS, now, 1, now, now)
-            )
-            async with db.execute(
-                "SELECT id, phone, attempts, priority, timezone, fields, status FROM leads "
-                "WHERE campaign = ? AND phone = ?",
-                (campaign, phone),
-            ) as cur:
-                r = await cur.fetchone()
-            if r is None or r[6] == "dialing":
+            r = await _own_lead(db, campaign, phone, timezone, MANUAL_FIELDS, now, 1, now)
+            if r is None:
                 return None
             await db.execute("UPDATE leads SET held = 1 WHERE id = ?", (r[0],))
         return due_lead(campaign, r)
@@ -248,19 +266,11 @@ class LeadsMixin(SqliteBase):
         """An inbound caller pressed 1: their lead in ``campaign`` (new if
         none) is a callback due at ``at``, or earlier if it already was."""
         async with self._tx() as db:
-            await db.execute(
-                ADD_LEAD_SQL, (campaign, phone, None, callback_fields(fields), at, 0, now, now)
-            )
-            async with db.execute(
-                "SELECT id, status, callback_at, callback_agent, callback_until FROM leads "
-                "WHERE campaign = ? AND phone = ?",
-                (campaign, phone),
-            ) as cur:
-                r = await cur.fetchone()
-            if r is None or r[1] == "dialing":
+            r = await _own_lead(db, campaign, phone, None, callback_fields(fields), at, 0, now)
+            if r is None:
                 return None
             lead_id = int(r[0])
-            if keeps_earlier_callback(r[1], r[2], at):
+            if keeps_earlier_callback(r[6], r[7], at):
                 return lead_id
             await db.execute(CALLBACK_SET_SQL, (at, at, None, None, now, lead_id))
             return lead_id
