@@ -154,6 +154,34 @@ def own_sandbox() -> Iterator[AsteriskSandbox]:
         sandbox.stop()
 
 
+@pytest.fixture
+def trunk_sandbox() -> Iterator[AsteriskSandbox]:
+    """A private Asterisk whose ``trunk-out`` takes the sipp carrier's calls
+    (``carrier_port``: the carrier's address is then 127.0.0.2, apart from
+    the agents' phones on 127.0.0.1), with sipp and its DTMF recordings
+    checked. Unavailable: fails in CI, skips elsewhere."""
+    from dialerd.sandbox.caller import SippCaller
+    from dialerd.sandbox.carrier import CarrierError, free_udp_port
+
+    try:
+        sandbox = _boot(
+            lambda: AsteriskSandbox(carrier_port=free_udp_port("127.0.0.2")),
+            (SandboxError,),
+            lambda e: "no Asterisk tree" in str(e),
+        )
+    except (SandboxError, OSError) as exc:
+        _unavailable(f"real Asterisk unavailable: {exc}", say=False)
+    try:
+        SippCaller(sandbox.sip_port, "+442071230000", "+442079460000")
+    except (CarrierError, OSError) as exc:
+        sandbox.stop()
+        _unavailable(f"sipp unavailable: {exc}", say=False)
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
 # ===========================================================================
 # (end of the Asterisk sandbox section)
 # ===========================================================================

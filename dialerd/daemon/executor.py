@@ -254,12 +254,7 @@ class CommandExecutor:
 
     async def _redirect_result(self, c: cmd.Redirect, fut: asyncio.Future[Any]) -> None:
         sh = self.shell
-        try:
-            resp = await sh.need_ami().wait_future(fut, sh.settings.ami.action_timeout_s)
-            ok = str(resp.get("Response", "")).lower() == "success"
-            detail = str(resp.get("Message", ""))
-        except (AmiError, TimeoutError) as exc:
-            ok, detail = False, str(exc)
+        ok, detail = await sh.action_result(fut)
         if not ok:
             log.warning("redirect.failed", attempt_id=c.attempt_id, detail=detail)
             sh.put(ev.RedirectFailed(sh.clock(), c.attempt_id, detail))

@@ -89,13 +89,7 @@ class InboundCommands:
         sh.io_tasks.spawn(self._fallback_result(fut, about))
 
     async def _fallback_result(self, fut: asyncio.Future[Any], about: dict[str, Any]) -> None:
-        sh = self.shell
-        try:
-            resp = await sh.need_ami().wait_future(fut, sh.settings.ami.action_timeout_s)
-            ok = str(resp.get("Response", "")).lower() == "success"
-            detail = str(resp.get("Message", ""))
-        except (AmiError, TimeoutError) as exc:
-            ok, detail = False, str(exc)
+        ok, detail = await self.shell.action_result(fut)
         if not ok:
             # the caller is usually gone already (its hang-up records it);
             # if not, the dialplan's maximum wait ends the call

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from dialerd import sdnotify
-from dialerd.asterisk.ami import AmiClient
+from dialerd.asterisk.ami import AmiClient, AmiError
 from dialerd.campaign.model import Campaign
 from dialerd.campaign.queues import Queue
 from dialerd.core import commands as cmd
@@ -181,3 +181,12 @@ class Shell:
         if self.ami is None:
             raise RuntimeError("no AMI client (the daemon is not running)")
         return self.ami
+
+    async def action_result(self, fut: asyncio.Future[Any]) -> tuple[bool, str]:
+        """Whether an AMI action sent without waiting succeeded, and
+        Asterisk's message (or why no answer came in time)."""
+        try:
+            resp = await self.need_ami().wait_future(fut, self.settings.ami.action_timeout_s)
+        except (AmiError, TimeoutError) as exc:
+            return False, str(exc)
+        return str(resp.get("Response", "")).lower() == "success", str(resp.get("Message", ""))

@@ -21,7 +21,6 @@ and from the store:
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,8 @@ import pytest
 import yaml
 
 from dialerd.daemon import Daemon
-from dialerd.sandbox.asterisk import AsteriskSandbox, SandboxError
+from dialerd.sandbox.asterisk import AsteriskSandbox
 from dialerd.sandbox.caller import SippCaller
-from dialerd.sandbox.carrier import CarrierError, free_udp_port
 from dialerd.sandbox.recorder import AmiRecorder, Seen
 from dialerd.sandbox.scenario import (
     ANSWER,
@@ -77,40 +75,6 @@ def _queue(name: str, did: str, campaign: str, **over: Any) -> dict[str, Any]:
     }
     body.update(over)
     return body
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-@pytest.fixture
-def trunk_sandbox() -> Any:
-    """A private Asterisk whose trunk-out takes calls from the sipp caller's
-    address (127.0.0.2); nothing here dials out through it."""
-    sb: AsteriskSandbox | None = None
-    try:
-        for tries_left in reversed(range(3)):  # a free port may be taken
-            sb = AsteriskSandbox(carrier_port=free_udp_port("127.0.0.2"))
-            try:
-                sb.start()
-                break
-            except SandboxError as exc:
-                sb = None
-                if tries_left == 0 or "no Asterisk tree" in str(exc):
-                    raise
-        assert sb is not None
-        SippCaller(sb.sip_port, DID, "+442079460000")  # sipp and its recordings are there
-    except (CarrierError, SandboxError, OSError) as exc:
-        if sb is not None:
-            sb.stop()
-        reason = f"sipp or real Asterisk unavailable: {exc}"
-        if _in_ci():
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    try:
-        yield sb
-    finally:
-        sb.stop()
 
 
 def _user(name: str, **fields: str) -> Any:

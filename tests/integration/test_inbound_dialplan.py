@@ -18,7 +18,6 @@ Each test runs its own Asterisk (sub-second boot) on fresh ports.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -38,9 +37,8 @@ from dialerd.daemon.inbound_agi import (
     queues_by_did,
     serve_inbound,
 )
-from dialerd.sandbox.asterisk import AsteriskSandbox, SandboxError, free_port
+from dialerd.sandbox.asterisk import AsteriskSandbox, free_port
 from dialerd.sandbox.caller import CallReport, SippCaller
-from dialerd.sandbox.carrier import CarrierError, free_udp_port
 from dialerd.sandbox.recorder import AmiRecorder, Seen
 from dialerd.sandbox.scenario import login_agents
 
@@ -59,10 +57,6 @@ def fallback_actions(channel: str, fb: Fallback) -> list[dict[str, Any]]:
         InboundFallback("test", channel, "support", "max_wait", fb.action.value,
                         fb.offer_sound, fb.offer_timeout_s, fb.booked_sound, fb.sound)
     )  # fmt: skip
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
 def _queue(**over: Any) -> Queue:
@@ -160,32 +154,12 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    """A private Asterisk whose trunk-out takes the sipp caller's calls
-    (``carrier_port``: the carrier's address is then 127.0.0.2; no UAS is
-    needed, nothing here dials out), at verbose 3 so its log says what
-    played, and a recorder on it."""
-    sb: AsteriskSandbox | None = None
-    try:
-        for tries_left in reversed(range(3)):  # a free port may be taken
-            sb = AsteriskSandbox(carrier_port=free_udp_port("127.0.0.2"))
-            try:
-                sb.start()
-                break
-            except SandboxError as exc:
-                sb = None
-                if tries_left == 0 or "no Asterisk tree" in str(exc):
-                    raise
-        assert sb is not None
-        sb.cli("core set verbose 3")
-        SippCaller(sb.sip_port, DID, CALLER)  # sipp and its recordings are there
-    except (CarrierError, SandboxError, OSError) as exc:
-        if sb is not None:
-            sb.stop()
-        reason = f"sipp or real Asterisk unavailable: {exc}"
-        if _in_ci():
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+async def rig(trunk_sandbox: AsteriskSandbox, tmp_path: Path) -> AsyncIterator[Rig]:
+    """The private trunk sandbox (conftest: its trunk-out takes the sipp
+    caller's calls from 127.0.0.2; no UAS is needed, nothing here dials
+    out), at verbose 3 so its log says what played, and a recorder on it."""
+    sb = trunk_sandbox
+    sb.cli("core set verbose 3")
     rec = await AmiRecorder.connect(sb.harness_user)
     r = Rig(sb, rec, tmp_path)
     try:
@@ -194,7 +168,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         rec.close()
         if r.server is not None:
             r.server.close()
-        sb.stop()
 
 
 def _one(reports: list[CallReport]) -> CallReport:

@@ -311,8 +311,10 @@ def test_duplicate_key_is_reported(tmp_path: Path) -> None:
 @settings(max_examples=300, deadline=None)
 @given(raw=st.text(alphabet="+0123456789 ()-.x", min_size=0, max_size=20))
 def test_a_did_is_accepted_exactly_when_it_normalizes(raw: str) -> None:
+    # a DID is written with its country code, so it starts with "+"
+    # (normalize alone also reads ".+9522..." past the dot)
     try:
-        want: str | None = normalize(raw, None)
+        want: str | None = normalize(raw, None) if raw.strip().startswith("+") else None
     except PhoneError:
         want = None
     data = {
