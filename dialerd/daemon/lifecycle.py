@@ -118,7 +118,7 @@ class Lifecycle:
             except Exception as exc:
                 raise StoreUnavailableError(
                     f"cannot read the DNC lists and outcome history from the store "
-                    f"{self.shell.settings.store.path}: {describe(exc)}"
+                    f"{self.shell.settings.store.describe()}: {describe(exc)}"
                 ) from exc
             # do-not-call requests a killed run still owed the store: written
             # first, and in the core's list (after the store's) before any dial
@@ -143,7 +143,7 @@ class Lifecycle:
         """A store that cannot be opened ends the run with one clear line
         (``StoreUnavailableError``), not a traceback."""
         sh = self.shell
-        path = sh.settings.store.path
+        path = sh.settings.store.describe()
         try:
             store = await open_store(sh.settings)
         except Exception as exc:
@@ -160,7 +160,7 @@ class Lifecycle:
         except Exception as exc:
             why = f"cannot write to the store {path}: {describe(exc)}"
             raise StoreUnavailableError(why) from exc
-        log.info("store.open", path=str(path), released_held=released)
+        log.info("store.open", store=path, released_held=released)
         sh.publish_daemon_state()
 
     def _handle_signals(self, stack: contextlib.AsyncExitStack) -> None:
