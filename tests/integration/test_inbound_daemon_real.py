@@ -2,13 +2,11 @@
 against what Asterisk itself reported (an independent AMI listener) and
 the store.
 
-The production inbound dialplan (carrier trunk, DIDs, the fallback
-context) is another branch's; these tests reach the daemon the same way
-with the sandbox-only ``[sim-inbound]`` caller (extensions_sim.conf), which
-raises the production ``DialerInbound`` UserEvent and holds. Where the
-production ``[dialer-inbound-fallback]`` is not in the dialplan yet, the
-fallback test installs a stand-in in its own Asterisk that reports what it
-was handed (``UserEvent SimFallback``) and hangs up.
+These tests reach the daemon with the sandbox-only ``[sim-inbound]``
+caller (extensions_sim.conf, a Local channel), which raises the production
+``DialerInbound`` UserEvent and holds: quick to start many of, no SIP. The
+real SIP caller through the carrier trunk, the callback key included, is
+``test_blended_real`` and ``test_inbound_dialplan``.
 """
 
 from __future__ import annotations
@@ -40,37 +38,6 @@ from dialerd.store.api import StoredInbound
 pytestmark = pytest.mark.asterisk
 
 DID = "+442071230001"
-
-FALLBACK_STANDIN = """
-; --- added by test_inbound_real: a stand-in for the production context ---
-[dialer-inbound-fallback]
-exten => message,1,Set(S=${DIALER_FB_SOUND})
- same => n,UserEvent(SimFallback,Call: ${UNIQUEID},Action: message,Sound: ${S})
- same => n,Hangup(16)
-; the caller "presses 1" at once, then waits up to 3 s for the daemon's answer
-exten => callback,1,Set(DIALER_ACK=)
- same => n,UserEvent(DialerCallback,Call: ${UNIQUEID},Queue: ${SIM_QUEUE},Caller: ${CALLERID(num)})
- same => n,Set(LOCAL(i)=0)
- same => n(wait),GotoIf($["${DIALER_ACK}" != ""]?done)
- same => n,GotoIf($[${i} >= 30]?done)
- same => n,Wait(0.1)
- same => n,Set(i=$[${i} + 1])
- same => n,Goto(wait)
- same => n(done),UserEvent(SimFallback,Call: ${UNIQUEID},Action: callback,Ack: ${DIALER_ACK})
- same => n,Hangup(16)
-"""
-
-
-def install_fallback_standin(sb: AsteriskSandbox) -> bool:
-    """The stand-in fallback context, in this test's own Asterisk, unless
-    the production one is in the dialplan (then False: nothing changed)."""
-    if "There is no existence" not in sb.cli("dialplan show dialer-inbound-fallback"):
-        return False
-    conf = sb.instance_dir / "etc" / "extensions.conf"
-    conf.write_text(conf.read_text() + FALLBACK_STANDIN)
-    sb.cli("dialplan reload")
-    assert "SimFallback" in sb.cli("dialplan show dialer-inbound-fallback")
-    return True
 
 
 def queue_file(workdir: Path, campaign: str, **over: Any) -> Path:
@@ -198,7 +165,6 @@ async def test_a_caller_to_a_queue_with_no_agent_logged_in_gets_the_message_and_
     own_sandbox: AsteriskSandbox, tmp_path: Path
 ) -> None:
     sb = own_sandbox
-    standin = install_fallback_standin(sb)
     settings = await seed_campaign(
         tmp_path,
         sb.ami_user,
@@ -228,42 +194,3 @@ async def test_a_caller_to_a_queue_with_no_agent_logged_in_gets_the_message_and_
     assert row.caller == "+442079460124" and row.sl_within_s == 20
     # never in a room
     assert not [s for s in rec.named("ConfbridgeJoin") if s.get("Uniqueid") == uid]
-    if standin:
-        (fb,) = [s for s in rec.named("UserEvent") if s.get("UserEvent") == "SimFallback"]
-        assert (fb.get("Call"), fb.get("Action"), fb.get("Sound")) == (uid, "message", "vm-goodbye")
-
-
-async def test_a_caller_who_presses_1_gets_a_callback_lead_and_hears_ok(
-    own_sandbox: AsteriskSandbox, tmp_path: Path
-) -> None:
-    sb = own_sandbox
-    if not install_fallback_standin(sb):
-        pytest.skip("the production fallback waits for a real key press (the dialplan's tests)")
-    offer = {"action": "callback", "offer_sound": "vm-goodbye", "sound": "vm-goodbye"}
-    settings = await seed_campaign(
-        tmp_path,
-        sb.ami_user,
-        {"blend": sim_campaign(["3301"])},
-        queues_dir=str(queue_file(tmp_path, "blend", callback_campaign="blend", no_agents=offer)),
-        agi={"port": 0},
-    )
-    rec = await AmiRecorder.connect(sb.harness_user)
-    try:
-        daemon = Daemon(settings)
-        async with running(daemon, started_s=30):
-            await until(lambda: "support" in daemon.core.queues, 10, "the queue loaded")
-            uid = call_in(rec, "442079460125")
-            fb = await rec.wait_for(
-                lambda s: s.get("UserEvent") == "SimFallback" and s.get("Call") == uid, 30
-            )
-            row = await wait_row(settings, uid)
-        async with store_session(settings) as store:
-            leads = await store.list_leads("blend")
-    finally:
-        rec.close()
-    # the daemon's answer reached the waiting dialplan in time
-    assert fb.get("Action") == "callback" and fb.get("Ack") == "ok"
-    (lead,) = leads
-    assert lead.phone == "+442079460125" and lead.status.value == "retry"
-    assert lead.fields["source"] == "inbound" and lead.fields["call_id"] == uid
-    assert (row.outcome, row.callback_campaign, row.fallback) == ("callback", "blend", "no_agents")
