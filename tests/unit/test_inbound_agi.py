@@ -2,7 +2,7 @@
 what the dialplan is told, in which order, and over a real FastAGI socket.
 
 The dialplan that reads these variables is tested on a real Asterisk in
-tests/integration/test_inbound_real.py; here, the daemon's side alone."""
+tests/integration/test_inbound_dialplan.py; here, the daemon's side alone."""
 
 from __future__ import annotations
 
